@@ -1,0 +1,20 @@
+"""kancoin: signals compressed as tiny coordinate networks (SIREN or KAN).
+
+import kancoin
+result = kancoin.encode("photo.png", "photo.inr", bpp=0.3)
+image = kancoin.decode("photo.inr", scale=2)   # float32 HxWxC in [0, 1]
+"""
+
+from kancoin.codec import EncodeConfig, EncodeResult, decode, encode, read_file
+from kancoin.errors import KancoinError
+
+__version__ = "0.1.0"
+__all__ = [
+    "EncodeConfig",
+    "EncodeResult",
+    "KancoinError",
+    "__version__",
+    "decode",
+    "encode",
+    "read_file",
+]

@@ -1,0 +1,262 @@
+"""Command line: a thin shell over kancoin.encode / kancoin.decode / kancoin.read_file.
+
+Errors print one line on stderr and exit with the code of their family (docs/CLI.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from kancoin import codec
+from kancoin.device import DEVICE_CHOICES
+from kancoin.errors import KancoinError
+from kancoin.presets import PRESETS
+from kancoin.progress import FitProgress
+
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
+
+
+class BitsType(click.ParamType):
+    name = "auto|N"
+
+    def convert(self, value, param, ctx):
+        if value is None or value == "auto":
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not 'auto' or an integer", param, ctx)
+
+
+class SizeType(click.ParamType):
+    name = "WxH"
+
+    def convert(self, value, param, ctx):
+        try:
+            width, height = (int(v) for v in value.lower().split("x"))
+        except ValueError:
+            self.fail(f"{value!r} is not WIDTHxHEIGHT", param, ctx)
+        if width < 1 or height < 1:
+            self.fail("width and height must be positive", param, ctx)
+        return width, height
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kancoin")
+def cli() -> None:
+    """kancoin: compress images as tiny neural networks (.inr files)."""
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Default: INPUT.inr")
+@click.option(
+    "--bpp",
+    type=float,
+    default=codec.DEFAULT_BPP,
+    show_default=True,
+    help="Target rate in bits per pixel, header included; the file never exceeds it.",
+)
+@click.option(
+    "--bits",
+    type=BitsType(),
+    default="auto",
+    show_default=True,
+    help="Bit depth per weight, or auto (rate-distortion allocation per tensor).",
+)
+@click.option("--model", type=click.Choice(["siren"]), default="siren", show_default=True)
+@click.option("--layers", type=int, help="Sine layers (overrides the rate-based choice).")
+@click.option("--width", type=int, help="Units per layer (with --layers).")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
+@click.option("--steps", type=int, help="Training steps (overrides the preset).")
+@click.option("--time-budget", type=float, help="Seconds of fitting at most.")
+@click.option(
+    "--sampler",
+    type=click.Choice(["uniform", "full"]),
+    default="uniform",
+    show_default=True,
+    help="Which coordinates each step trains on.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--threads", type=int, help="CPU threads (default: all cores).")
+@click.option("--alpha", is_flag=True, help="Code an alpha channel as a fourth channel.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def encode(
+    input_path,
+    output,
+    bpp,
+    bits,
+    model,
+    layers,
+    width,
+    preset,
+    steps,
+    time_budget,
+    sampler,
+    seed,
+    device,
+    threads,
+    alpha,
+    as_json,
+    force,
+    quiet,
+):
+    """Fit a network to INPUT and write it as a .inr file."""
+    output = output or input_path.with_suffix(".inr")
+    config = codec.EncodeConfig(
+        bpp=bpp,
+        bits=bits,
+        model=model,
+        layers=layers,
+        width=width,
+        preset=preset,
+        steps=steps,
+        time_budget=time_budget,
+        sampler=sampler,
+        seed=seed,
+        device=device,
+        threads=threads,
+        keep_alpha=alpha,
+    )
+    with FitProgress(f"fitting {input_path.name}", enabled=not quiet) as progress:
+        result = codec.encode(input_path, output, config=config, progress=progress, force=force)
+    summary = result.summary()
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif not quiet:
+        click.echo(
+            f"{summary['output']}: {summary['bytes']} bytes, {summary['bpp']:.4f} bpp, "
+            f"PSNR {summary['psnr']:.2f} dB (float {summary['psnr_float']:.2f} dB), "
+            f"{summary['model']}, {summary['params']} params, {summary['steps']} steps, "
+            f"{summary['seconds']:.1f} s"
+        )
+
+
+@cli.command()
+@click.argument("input_path", metavar="FILE.inr", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Default: FILE.png")
+@click.option("--scale", type=float, help="Render at S times the original resolution.")
+@click.option("--size", type=SizeType(), help="Render at an explicit WIDTHxHEIGHT.")
+@click.option(
+    "--max-pixels",
+    type=int,
+    default=codec.DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Refuse larger outputs (decompression-bomb guard).",
+)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
+@click.option("-q", "--quiet", is_flag=True)
+def decode(input_path, output, scale, size, max_pixels, device, force, quiet):
+    """Render a .inr file as an image at any resolution."""
+    output = output or input_path.with_suffix(".png")
+    image = codec.decode(
+        input_path,
+        output,
+        scale=scale,
+        size=size,
+        max_pixels=max_pixels,
+        device=device,
+        force=force,
+    )
+    if not quiet:
+        height, width = image.shape[:2]
+        click.echo(f"{output}: {width}x{height}")
+
+
+@cli.command()
+@click.argument("input_path", metavar="FILE.inr", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def info(input_path, as_json):
+    """Describe a .inr file: signal, model, size, rate, PSNR if recorded."""
+    header, _ = codec.read_file(input_path)
+    size = input_path.stat().st_size
+    fields = {
+        "file": str(input_path),
+        "bytes": size,
+        "signal": header.signal.describe(),
+        **{k: v for k, v in vars(header.signal).items()},
+        "bpp": round(8 * size / header.signal.samples, 6),
+        "psnr": header.psnr,
+        "model": header.spec.describe(),
+        "model_id": header.spec.model_id,
+        "params": header.spec.num_params() * header.networks,
+        "networks": header.networks,
+        "payload_bytes": 4 * header.payload_words,
+        "header_bytes": size - 4 * header.payload_words - 4,
+        "tensors": [
+            {
+                "name": name,
+                "shape": list(shape),
+                "step_index": t.step_index,
+                "family": t.entropy.family.name.lower(),
+                "max_abs": t.entropy.max_abs,
+            }
+            for (name, shape), t in zip(
+                header.spec.tensor_shapes() * header.networks, header.tensors, strict=True
+            )
+        ],
+    }
+    if as_json:
+        click.echo(json.dumps(fields))
+        return
+    psnr = "unknown" if header.psnr is None else f"{header.psnr:.2f} dB"
+    click.echo(f"{input_path}: kancoin .inr v1, {fields['signal']}")
+    click.echo(
+        f"  size    {size} bytes ({fields['header_bytes']} header, "
+        f"{fields['payload_bytes']} payload, 4 CRC), {fields['bpp']:.4f} bpp"
+    )
+    click.echo(f"  psnr    {psnr}")
+    click.echo(f"  model   {fields['model']}, {fields['params']} params")
+    for t in fields["tensors"]:
+        bits = t["max_abs"].bit_length() + 1 if t["max_abs"] else 0
+        click.echo(
+            f"    {t['name']:<16} {'x'.join(map(str, t['shape'])):<10} "
+            f"{bits:>2} bits  {t['family']}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code instead of raising (tests call this directly)."""
+    try:
+        cli.main(args=argv, prog_name="kancoin", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("kancoin: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo("kancoin: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except KancoinError as exc:
+        click.echo(f"kancoin: error: {exc}", err=True)
+        return exc.exit_code
+    except MemoryError:
+        click.echo("kancoin: error: out of memory", err=True)
+        return 1
+    except Exception as exc:  # a bug: still one line, the traceback only on request
+        if os.environ.get("KANCOIN_DEBUG"):
+            raise
+        click.echo(
+            f"kancoin: internal error: {type(exc).__name__}: {exc} "
+            "(set KANCOIN_DEBUG=1 for a traceback, and please report it)",
+            err=True,
+        )
+        return EXIT_INTERNAL
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

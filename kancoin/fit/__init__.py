@@ -1,0 +1,7 @@
+"""Fitting a network to a signal: the loop, the samplers, and the step implementations."""
+
+from kancoin.fit.samplers import SAMPLERS, Sampler, make_sampler
+from kancoin.fit.steps import autograd_step
+from kancoin.fit.trainer import FitConfig, FitResult, fit
+
+__all__ = ["SAMPLERS", "FitConfig", "FitResult", "Sampler", "autograd_step", "fit", "make_sampler"]

@@ -1,0 +1,144 @@
+"""The fitting loop: sampler picks coordinates, a step computes gradients, Adam updates.
+
+Bounded by steps and/or wall-clock time; the learning rate follows a cosine over whichever
+bound is nearer, so a time-bounded run still anneals. The best full-signal state is kept.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from kancoin.fit.samplers import FitContext, make_sampler
+from kancoin.fit.steps import StepFn, autograd_step
+from kancoin.render import render
+from kancoin.signals import psnr_from_mse
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    steps: int | None = 700
+    time_budget: float | None = None  # seconds of fitting
+    lr: float = 1e-3
+    final_lr_ratio: float = 0.05
+    sampler: str = "uniform"
+    batch_fraction: float = 0.2
+    evals: int = 8  # full-signal evaluations over the run, to keep the best state
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 1:
+            raise ValueError("steps must be at least 1")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ValueError("time budget must be positive")
+        if self.lr <= 0:
+            raise ValueError("learning rate must be positive")
+
+
+@dataclass
+class FitResult:
+    psnr: float  # best full-signal PSNR (float network, before quantization)
+    steps: int
+    seconds: float
+    history: list[tuple[int, float, float]] = field(default_factory=list)  # (step, s, psnr)
+
+
+ProgressFn = Callable[[int, float, float, float], None]  # step, fraction done, psnr, elapsed
+
+
+def fit(
+    model: nn.Module,
+    coords: torch.Tensor,
+    targets: torch.Tensor,
+    config: FitConfig,
+    *,
+    step_fn: StepFn = autograd_step,
+    progress: ProgressFn | None = None,
+) -> FitResult:
+    """Train `model` in place to map coords -> targets; leaves the best state loaded."""
+    if config.steps is None and config.time_budget is None:
+        raise ValueError("fitting needs a bound: steps or time_budget")
+    generator = torch.Generator().manual_seed(config.seed)
+    sampler = make_sampler(
+        config.sampler, coords.shape[0], fraction=config.batch_fraction, generator=generator
+    )
+    context = FitContext(model, coords, targets)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+    eval_every = _eval_interval(config)
+    best_psnr, best_state = -math.inf, None
+    history: list[tuple[int, float, float]] = []
+    start = time.perf_counter()
+    step, batch_psnr, done = 0, float("nan"), 0.0
+    next_eval_at = eval_every
+    while True:
+        elapsed = time.perf_counter() - start
+        done = _fraction_done(step, elapsed, config)
+        if done >= 1.0:
+            break
+        lr = config.lr * _cosine(done, config.final_lr_ratio)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = sampler.select(step, context)
+        if batch.indices is None:
+            batch_coords, batch_targets = coords, targets
+        else:
+            batch_coords, batch_targets = coords[batch.indices], targets[batch.indices]
+        optimizer.zero_grad(set_to_none=True)
+        sq_err = step_fn(model, batch_coords, batch_targets, batch.weights)
+        optimizer.step()
+        sampler.observe(batch, sq_err)
+        step += 1
+        batch_psnr = psnr_from_mse(float(sq_err.mean()) / targets.shape[1])
+        if done >= next_eval_at:
+            next_eval_at += eval_every
+            best_psnr, best_state = _evaluate(
+                model, coords, targets, best_psnr, best_state, history, step, start
+            )
+        if progress is not None:
+            progress(step, done, batch_psnr, time.perf_counter() - start)
+    best_psnr, best_state = _evaluate(
+        model, coords, targets, best_psnr, best_state, history, step, start
+    )
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    seconds = time.perf_counter() - start
+    if progress is not None:
+        progress(step, 1.0, best_psnr, seconds)
+    return FitResult(psnr=best_psnr, steps=step, seconds=seconds, history=history)
+
+
+def full_psnr(model: nn.Module, coords: torch.Tensor, targets: torch.Tensor) -> float:
+    prediction = render(model, coords).clamp_(0.0, 1.0)
+    return psnr_from_mse(float((prediction - targets).pow(2).mean()))
+
+
+def _evaluate(model, coords, targets, best_psnr, best_state, history, step, start):
+    value = full_psnr(model, coords, targets)
+    history.append((step, time.perf_counter() - start, value))
+    if value > best_psnr:
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        best_psnr = value
+    return best_psnr, best_state
+
+
+def _eval_interval(config: FitConfig) -> float:
+    return 1.0 / max(1, config.evals)
+
+
+def _fraction_done(step: int, elapsed: float, config: FitConfig) -> float:
+    parts = []
+    if config.steps is not None:
+        parts.append(step / max(1, config.steps))
+    if config.time_budget is not None:
+        parts.append(elapsed / max(1e-9, config.time_budget))
+    return max(parts)
+
+
+def _cosine(done: float, final_ratio: float) -> float:
+    return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))

@@ -1,0 +1,43 @@
+"""Coordinate networks. Model ids are explicit integers written into .inr files: never
+renumber them, only add new ones."""
+
+from __future__ import annotations
+
+from kancoin.models.base import HeaderField, ModelSpec
+from kancoin.models.siren import Siren, SirenSpec
+
+MODEL_SPECS: dict[int, type[ModelSpec]] = {
+    SirenSpec.model_id: SirenSpec,
+}
+
+
+def spec_class(model_id: int) -> type[ModelSpec]:
+    """The spec type for an id read from a file; KeyError if unknown."""
+    return MODEL_SPECS[model_id]
+
+
+def spec_class_by_name(name: str) -> type[ModelSpec]:
+    for cls in MODEL_SPECS.values():
+        if cls.name == name:
+            return cls
+    raise KeyError(name)
+
+
+def register(cls: type[ModelSpec]) -> type[ModelSpec]:
+    """Add a model family (used by modules that define one)."""
+    if cls.model_id in MODEL_SPECS and MODEL_SPECS[cls.model_id] is not cls:
+        raise ValueError(f"model id {cls.model_id} is taken by {MODEL_SPECS[cls.model_id]}")
+    MODEL_SPECS[cls.model_id] = cls
+    return cls
+
+
+__all__ = [
+    "MODEL_SPECS",
+    "HeaderField",
+    "ModelSpec",
+    "Siren",
+    "SirenSpec",
+    "register",
+    "spec_class",
+    "spec_class_by_name",
+]

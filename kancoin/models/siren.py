@@ -1,0 +1,87 @@
+"""SIREN (Sitzmann et al. 2020) as used by COIN: sine layers, then a linear output."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from kancoin.models.base import HeaderField, ModelSpec
+
+
+@dataclass(frozen=True)
+class SirenSpec(ModelSpec):
+    """`layers` sine layers of `width` units, then one linear layer (COIN's "layers x width")."""
+
+    model_id: ClassVar[int] = 1
+    name: ClassVar[str] = "siren"
+    header_fields: ClassVar[tuple[HeaderField, ...]] = (
+        HeaderField("layers", "uint:6", 1, 63),
+        HeaderField("width", "uint:12", 1, 4095),
+        HeaderField("w0_first", "floatbe:32", 1e-3, 1e6),
+        HeaderField("w0", "floatbe:32", 1e-3, 1e6),
+    )
+
+    layers: int = 10
+    width: int = 40
+    w0_first: float = 30.0
+    w0: float = 30.0
+
+    def build(self) -> Siren:
+        return Siren(self)
+
+    def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        dims = [self.in_features] + [self.width] * self.layers + [self.out_features]
+        shapes = []
+        for i in range(len(dims) - 1):
+            shapes.append((f"layer{i}.weight", (dims[i + 1], dims[i])))
+            shapes.append((f"layer{i}.bias", (dims[i + 1],)))
+        return shapes
+
+    def describe(self) -> str:
+        return f"siren {self.layers}x{self.width} (w0 {self.w0_first:g}/{self.w0:g})"
+
+
+class Siren(nn.Module):
+    """Weights kept as plain parameter lists so fast steps can address them directly."""
+
+    def __init__(self, spec: SirenSpec):
+        super().__init__()
+        self.spec = spec
+        shapes = spec.tensor_shapes()
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for i in range(0, len(shapes), 2):
+            out_dim, in_dim = shapes[i][1]
+            weight = torch.empty(out_dim, in_dim)
+            # SIREN init: the first layer spans the input; later ones keep sin's input ~U(-1, 1)
+            bound = 1.0 / in_dim if i == 0 else math.sqrt(6.0 / in_dim) / spec.w0
+            nn.init.uniform_(weight, -bound, bound)
+            bias = torch.empty(out_dim)
+            nn.init.uniform_(bias, -1.0 / math.sqrt(in_dim), 1.0 / math.sqrt(in_dim))
+            self.weights.append(nn.Parameter(weight))
+            self.biases.append(nn.Parameter(bias))
+
+    def frequencies(self) -> list[float]:
+        """The w0 each sine layer multiplies its pre-activation by."""
+        return [self.spec.w0_first] + [self.spec.w0] * (self.spec.layers - 1)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        h = coords
+        last = len(self.weights) - 1
+        for i, (weight, bias, w0) in enumerate(
+            zip(self.weights, self.biases, [*self.frequencies(), 1.0], strict=True)
+        ):
+            h = torch.addmm(bias, h, weight.t())
+            if i < last:
+                h = torch.sin(w0 * h)
+        return h
+
+    def coded_tensors(self) -> list[nn.Parameter]:
+        out = []
+        for weight, bias in zip(self.weights, self.biases, strict=True):
+            out += [weight, bias]
+        return out
