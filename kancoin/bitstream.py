@@ -138,7 +138,7 @@ def header_bytes(header: Header) -> bytes:
     if header.psnr is None:
         stream.append(bitstring.pack("uint:1", 0))
     else:
-        centi = int(round(min(max(header.psnr, 0.0), 655.35) * 100))
+        centi = round(min(max(header.psnr, 0.0), 655.35) * 100)
         stream.append(bitstring.pack("uint:1, uint:16", 1, centi))
     stream.append(bitstring.pack("uint:32", header.payload_words))
     stream.append(bitstring.Bits.from_zeros(-len(stream) % 8))  # pad to a byte boundary

@@ -66,10 +66,7 @@ def estimate_bits(ints: np.ndarray, params: EntropyParams) -> float:
         return ints.size * math.log2(2 * m + 1)
     support = np.arange(-m, m + 1, dtype=np.float64)
     b = params.scale()
-    if params.family == Family.LAPLACE:
-        cdf = _laplace_cdf
-    else:
-        cdf = _gauss_cdf
+    cdf = _laplace_cdf if params.family == Family.LAPLACE else _gauss_cdf
     mass = cdf(support + 0.5, b) - cdf(support - 0.5, b)
     mass = np.maximum(mass, 1e-12)
     mass /= mass.sum()
