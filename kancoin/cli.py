@@ -15,6 +15,7 @@ import click
 from kancoin import codec
 from kancoin.device import DEVICE_CHOICES
 from kancoin.errors import KancoinError
+from kancoin.fit.select import STEP_KINDS
 from kancoin.presets import PRESETS
 from kancoin.progress import FitProgress
 
@@ -86,6 +87,13 @@ def cli() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--threads", type=int, help="CPU threads (default: all cores).")
+@click.option(
+    "--step",
+    type=click.Choice(STEP_KINDS),
+    default="fast",
+    show_default=True,
+    help="Training step: hand-written/chunked (fast) or plain autograd, for benchmarks.",
+)
 @click.option("--alpha", is_flag=True, help="Code an alpha channel as a fourth channel.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
@@ -105,6 +113,7 @@ def encode(
     seed,
     device,
     threads,
+    step,
     alpha,
     as_json,
     force,
@@ -126,6 +135,7 @@ def encode(
         device=device,
         threads=threads,
         keep_alpha=alpha,
+        step=step,
     )
     with FitProgress(f"fitting {input_path.name}", enabled=not quiet) as progress:
         result = codec.encode(input_path, output, config=config, progress=progress, force=force)

@@ -19,6 +19,7 @@ from kancoin.device import resolve_device, set_threads
 from kancoin.errors import InputError, LimitError, RateError, UsageError
 from kancoin.fileio import check_output, write_atomic, write_bytes_atomic
 from kancoin.fit import FitConfig, fit
+from kancoin.fit.select import STEP_KINDS
 from kancoin.fit.trainer import ProgressFn
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import get_preset
@@ -55,6 +56,7 @@ class EncodeConfig:
     device: str = "auto"
     threads: int | None = None
     keep_alpha: bool = False
+    step: str = "fast"  # training step: "fast" or "autograd" (kancoin.fit.select)
 
     def __post_init__(self) -> None:
         if self.bpp is not None and not 0 < self.bpp <= 64:
@@ -69,6 +71,8 @@ class EncodeConfig:
             raise UsageError("--steps must be at least 1")
         if self.time_budget is not None and self.time_budget <= 0:
             raise UsageError("--time-budget must be positive")
+        if self.step not in STEP_KINDS:
+            raise UsageError(f"--step must be one of {', '.join(STEP_KINDS)}, got {self.step!r}")
         try:
             get_preset(self.preset)
             spec_class_by_name(self.model)
@@ -183,6 +187,7 @@ def encode(
         sampler=config.sampler,
         batch_fraction=preset.batch_fraction,
         seed=config.seed,
+        step=config.step,
     )
     fitted = fit(model, coords, targets, fit_config, progress=progress)
 

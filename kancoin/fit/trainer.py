@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from kancoin.fit.samplers import FitContext, make_sampler
-from kancoin.fit.steps import StepFn, autograd_step
+from kancoin.fit.select import STEP_KINDS, select_step
+from kancoin.fit.steps import StepFn
 from kancoin.render import render
 from kancoin.signals import psnr_from_mse
 
@@ -30,6 +31,7 @@ class FitConfig:
     batch_fraction: float = 0.2
     evals: int = 8  # full-signal evaluations over the run, to keep the best state
     seed: int = 0
+    step: str = "fast"  # see kancoin.fit.select: "fast" or "autograd"
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.steps < 1:
@@ -38,6 +40,8 @@ class FitConfig:
             raise ValueError("time budget must be positive")
         if self.lr <= 0:
             raise ValueError("learning rate must be positive")
+        if self.step not in STEP_KINDS:
+            raise ValueError(f"unknown step {self.step!r} (have: {', '.join(STEP_KINDS)})")
 
 
 @dataclass
@@ -57,12 +61,17 @@ def fit(
     targets: torch.Tensor,
     config: FitConfig,
     *,
-    step_fn: StepFn = autograd_step,
+    step_fn: StepFn | None = None,
     progress: ProgressFn | None = None,
 ) -> FitResult:
-    """Train `model` in place to map coords -> targets; leaves the best state loaded."""
+    """Train `model` in place to map coords -> targets; leaves the best state loaded.
+
+    `step_fn` defaults to the step `config.step` selects for the model and device.
+    """
     if config.steps is None and config.time_budget is None:
         raise ValueError("fitting needs a bound: steps or time_budget")
+    if step_fn is None:
+        step_fn = select_step(model, coords.device, config.step)
     generator = torch.Generator().manual_seed(config.seed)
     sampler = make_sampler(
         config.sampler, coords.shape[0], fraction=config.batch_fraction, generator=generator
@@ -89,7 +98,7 @@ def fit(
             batch_coords, batch_targets = coords, targets
         else:
             batch_coords, batch_targets = coords[batch.indices], targets[batch.indices]
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=False)  # steps accumulate into the same buffers
         sq_err = step_fn(model, batch_coords, batch_targets, batch.weights)
         optimizer.step()
         sampler.observe(batch, sq_err)
