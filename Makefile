@@ -13,12 +13,12 @@ install: $(STAMP) native
 
 # The SIREN fast step's sin/cos kernel (plain C, loaded with ctypes). Without a C compiler
 # (or OpenMP) it is built serially or not at all, and the step falls back to plain torch.
-NATIVE := kancoin/fit/_sincos.so
+NATIVE := kancoin/_sincos.so
 NATIVE_FLAGS := -O3 -fno-math-errno -shared -fPIC
 
 native: $(NATIVE)
 
-$(NATIVE): kancoin/fit/sincos.c
+$(NATIVE): kancoin/sincos.c
 	@$(CC) $(NATIVE_FLAGS) -fopenmp -o $@ $< 2>/dev/null \
 	  || $(CC) $(NATIVE_FLAGS) -o $@ $< \
 	  || echo "note: could not compile $<; the fast step will use plain torch" >&2

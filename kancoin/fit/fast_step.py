@@ -9,7 +9,7 @@ loss scale into the matrix products' alpha/beta, and reuses its buffers across s
 For a sine layer h = sin(w0 (x W^T + b)) with upstream gradient dh:
     g = dh * cos(w0 (x W^T + b)),  dW += w0 g^T x,  db += w0 sum(g),  dx = w0 g W.
 
-Threads take whole chunks (kancoin.fit.parallel), never parts of one op.
+Threads take whole chunks (kancoin.parallel), never parts of one op.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kancoin.fit.parallel import ChunkThreads
-from kancoin.fit.sincos import sincos_, use_native
 from kancoin.models.siren import Siren
+from kancoin.parallel import ChunkThreads
+from kancoin.sincos import sincos_, use_native
 
 DEFAULT_CHUNK = 4096  # coordinates per chunk: its activations stay in the core's caches
 

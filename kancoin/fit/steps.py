@@ -11,7 +11,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from kancoin.fit.parallel import ChunkThreads
+from kancoin.parallel import ChunkThreads
 
 
 class StepFn(Protocol):
@@ -50,7 +50,7 @@ class ChunkedAutogradStep:
 
     The fallback for models without a hand-written step: the same loss and gradients as
     `autograd_step`, but only one chunk's activations are alive at a time (they stay in
-    cache, memory stays flat), and threads take whole chunks (kancoin.fit.parallel).
+    cache, memory stays flat), and threads take whole chunks (kancoin.parallel).
     """
 
     def __init__(self, chunk: int = 8192, threads: int | None = None):

@@ -1,4 +1,4 @@
-/* sin and cos of a float32 array in one pass, for the SIREN fast step (kancoin/fit/sincos.py).
+/* sin and cos of a float32 array in one pass, for the SIREN fast step (kancoin/sincos.py).
  *
  * torch.sin and torch.cos are each as slow as the 44x44 matrix product next to them; one
  * shared Cody-Waite reduction and two short polynomials give both at about a tenth of the

@@ -35,29 +35,39 @@ class ChunkThreads:
         """How many threads a step of `chunks` chunks will use."""
         return max(1, min(self.threads or torch.get_num_threads(), chunks))
 
-    def run(self, params: list[torch.Tensor], starts: list[int], work: ChunkWork) -> None:
-        for param in params:
-            if param.requires_grad and param.grad is None:
-                param.grad = torch.zeros_like(param)
-        own = [p.grad if p.requires_grad else None for p in params]
+    def map(self, starts: list[int], work: Callable[[int, list[int]], None]) -> None:
+        """Call work(thread index, that thread's chunk starts) on every thread; wait for all."""
         threads = self.count(len(starts))
         if threads == 1:
-            work(0, starts, own)
+            work(0, starts)
             return
-        private = self._private_grads(params, threads)
         previous = torch.get_num_threads()
         torch.set_num_threads(1)  # this thread's ops (and MKL's) run alone
         try:
             pool = self._pool_for(threads)
             futures = [
-                pool.submit(work, index, starts[index::threads], private[index - 1])
-                for index in range(1, threads)
+                pool.submit(work, index, starts[index::threads]) for index in range(1, threads)
             ]
-            work(0, starts[0::threads], own)
+            work(0, starts[0::threads])
             for future in futures:
                 future.result()
         finally:
             torch.set_num_threads(previous)
+
+    def run(self, params: list[torch.Tensor], starts: list[int], work: ChunkWork) -> None:
+        """map() for a training step: gradients of thread 0 go straight into .grad, the
+        others into private buffers added to .grad afterwards in thread order."""
+        for param in params:
+            if param.requires_grad and param.grad is None:
+                param.grad = torch.zeros_like(param)
+        own = [p.grad if p.requires_grad else None for p in params]
+        threads = self.count(len(starts))
+        private = self._private_grads(params, threads) if threads > 1 else []
+
+        def with_grads(thread: int, thread_starts: list[int]) -> None:
+            work(thread, thread_starts, own if thread == 0 else private[thread - 1])
+
+        self.map(starts, with_grads)
         for grads in private:
             for param, grad in zip(params, grads, strict=True):
                 if grad is not None:
