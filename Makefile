@@ -11,14 +11,14 @@ OUT    ?= out
 
 install: $(STAMP) native
 
-# The SIREN fast step's sin/cos kernel (plain C, loaded with ctypes). Without a C compiler
+# The SIREN fast step's elementwise kernels (plain C, loaded with ctypes). Without a C compiler
 # (or OpenMP) it is built serially or not at all, and the step falls back to plain torch.
-NATIVE := kancoin/_sincos.so
+NATIVE := kancoin/_kernels.so
 NATIVE_FLAGS := -O3 -fno-math-errno -shared -fPIC
 
 native: $(NATIVE)
 
-$(NATIVE): kancoin/sincos.c
+$(NATIVE): kancoin/kernels.c
 	@$(CC) $(NATIVE_FLAGS) -fopenmp -o $@ $< 2>/dev/null \
 	  || $(CC) $(NATIVE_FLAGS) -o $@ $< \
 	  || echo "note: could not compile $<; the fast step will use plain torch" >&2

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from kancoin.kernels import sin_, use_native
 from kancoin.models.siren import Siren
 from kancoin.parallel import ChunkThreads
-from kancoin.sincos import sin_, use_native
 
 RENDER_CHUNK = 1 << 13
 _THREADS = ChunkThreads()

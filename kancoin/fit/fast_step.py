@@ -3,11 +3,11 @@
 Autograd over a whole image keeps every activation of every layer in main memory and runs
 each elementwise op as its own pass. This step walks the coordinates in chunks small enough
 for the activations to stay in cache, writes the backward of the sine layers by hand from
-cached cos(w0 z) (computed with sin in one native pass, see sincos.py), folds w0 and the
-loss scale into the matrix products' alpha/beta, and reuses its buffers across steps.
+cached cos(t) (computed with sin(t) in one native pass, see kernels.py), folds w0 and the
+loss scale into the matrix products' alpha, and reuses its buffers across steps.
 
-For a sine layer h = sin(w0 (x W^T + b)) with upstream gradient dh:
-    g = dh * cos(w0 (x W^T + b)),  dW += w0 g^T x,  db += w0 sum(g),  dx = w0 g W.
+For a sine layer h = sin(t), t = w0 (x W^T + b), with upstream gradient dh:
+    g = dh * cos(t),  dW += w0 g^T x,  db += w0 sum(g),  dx = w0 g W.
 
 Threads take whole chunks (kancoin.parallel), never parts of one op.
 """
@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from kancoin.kernels import mul_column_sums_, sine_layer_, use_native
 from kancoin.models.siren import Siren
 from kancoin.parallel import ChunkThreads
-from kancoin.sincos import sincos_, use_native
 
 DEFAULT_CHUNK = 4096  # coordinates per chunk: its activations stay in the core's caches
 
@@ -37,8 +37,9 @@ class _Workspace:
         self.cosines = [empty(chunk, w) for w in hidden]  # pre-activation, then cos, then g
         self.output = empty(chunk, widths[-1])  # prediction, then residual, then its gradient
         self.squares = empty(chunk, widths[-1])
+        self.output_sum = empty(widths[-1])
         self.upstream = [empty(chunk, hidden[0]) for _ in range(2)] if hidden else []  # dh
-        self.bias_sum = empty(max(widths[1:]))
+        self.bias_sum = empty(hidden[0]) if hidden else None
 
 
 class SirenFastStep:
@@ -82,7 +83,7 @@ class SirenFastStep:
             weights=None if weights is None else weights.reshape(count, 1).to(targets.dtype),
             sq_err=torch.empty(count, dtype=targets.dtype, device=targets.device),
             scale=2.0 / (count * channels),  # d(mean squared error)/d(residual)
-            native=use_native(self.kernel, coords, *workspaces[0].sines),
+            native=use_native(self.kernel, coords, *workspaces[0].sines, *model.biases),
             chunk=chunk,
             workspaces=workspaces,
         )
@@ -125,16 +126,15 @@ class _Job:
 
     def _chunk(self, start, stop, work, weight_grads, bias_grads) -> None:
         weights, biases, frequencies = self.layer_weights, self.biases, self.frequencies
-        rows = stop - start
+        rows, native = stop - start, self.native
         hidden = len(frequencies)
         x = self.coords[start:stop]
         h = x
         for k in range(hidden):
-            w0 = frequencies[k]
             z = work.cosines[k][:rows]
-            torch.addmm(biases[k], h, weights[k].t(), beta=w0, alpha=w0, out=z)
+            torch.mm(h, weights[k].t(), out=z)
             h = work.sines[k][:rows]
-            sincos_(z, h, native=self.native)
+            sine_layer_(z, h, biases[k], frequencies[k], native=native)
         residual = work.output[:rows]
         torch.addmm(biases[hidden], h, weights[hidden].t(), out=residual)
         residual.sub_(self.targets[start:stop])
@@ -144,7 +144,11 @@ class _Job:
         if self.importance is not None:
             residual.mul_(self.importance[start:stop])
         residual.mul_(self.scale)
-        _accumulate(weight_grads[hidden], bias_grads[hidden], residual, h, 1.0, work.bias_sum)
+        if weight_grads[hidden] is not None:
+            weight_grads[hidden].addmm_(residual.t(), h)
+        if bias_grads[hidden] is not None:
+            torch.sum(residual, dim=0, out=work.output_sum)
+            bias_grads[hidden].add_(work.output_sum)
         if hidden == 0:
             return
         current = 0
@@ -153,21 +157,14 @@ class _Job:
         for k in range(hidden - 1, -1, -1):
             w0 = frequencies[k]
             g = work.cosines[k][:rows]
-            g.mul_(upstream)
-            layer_input = x if k == 0 else work.sines[k - 1][:rows]
-            _accumulate(weight_grads[k], bias_grads[k], g, layer_input, w0, work.bias_sum)
+            mul_column_sums_(g, upstream, work.bias_sum, native=native)
+            if weight_grads[k] is not None:
+                layer_input = x if k == 0 else work.sines[k - 1][:rows]
+                weight_grads[k].addmm_(g.t(), layer_input, alpha=w0)
+            if bias_grads[k] is not None:
+                bias_grads[k].add_(work.bias_sum, alpha=w0)
             if k > 0:
                 current = 1 - current
                 below = work.upstream[current][:rows]
                 torch.addmm(below, g, weights[k], beta=0.0, alpha=w0, out=below)
                 upstream = below
-
-
-def _accumulate(weight_grad, bias_grad, g, layer_input, alpha, bias_sum) -> None:
-    """weight_grad += alpha g^T x; bias_grad += alpha sum over rows of g (None: frozen)."""
-    if weight_grad is not None:
-        weight_grad.addmm_(g.t(), layer_input, alpha=alpha)
-    if bias_grad is not None:
-        total = bias_sum[: g.shape[1]]
-        torch.sum(g, dim=0, out=total)
-        bias_grad.add_(total, alpha=alpha)
