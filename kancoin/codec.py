@@ -94,6 +94,7 @@ class EncodeResult:
     output: Path | None = None
     input: Path | None = None
     history: list = field(default_factory=list)
+    fit_cpu_seconds: float = 0.0
 
     @property
     def num_bytes(self) -> int:
@@ -124,6 +125,7 @@ class EncodeResult:
             "steps": self.steps,
             "seconds": round(self.seconds, 3),
             "fit_seconds": round(self.fit_seconds, 3),
+            "fit_cpu_seconds": round(self.fit_cpu_seconds, 3),
             "device": self.device,
             "signal": self.header.signal.describe(),
         }
@@ -214,6 +216,7 @@ def encode(
         output=Path(output) if output is not None else None,
         input=Path(source) if isinstance(source, str | Path) else None,
         history=fitted.history,
+        fit_cpu_seconds=fitted.cpu_seconds,
     )
 
 
