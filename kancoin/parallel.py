@@ -2,9 +2,11 @@
 
 A coordinate network's ops are skinny (e.g. 4096x44 by 44x44): split across cores, each op
 spends much of its time in barriers, and stalls whenever a busy machine deschedules one of
-its threads. Here chunk i goes to thread i mod T; each thread runs its ops single-threaded
-and accumulates into its own gradient buffers, which are summed into `.grad` in thread
-order, so the gradients do not depend on timing. One join per step.
+its threads. Here chunk i goes to worker thread i mod T; each worker runs its ops
+single-threaded (its own OpenMP/MKL setting, made once when it starts) and accumulates into
+its own gradient buffers, which are summed into `.grad` in thread order, so the gradients
+do not depend on timing. One join per step. The calling thread only waits: changing its
+thread count back and forth would leave MKL threading even tiny ops afterwards.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
+
+from kancoin.device import keep_mkl_dynamic, set_torch_threads
 
 # work(thread index, chunk starts for that thread, gradient buffers: one per param, None
 # for frozen params); thread 0 writes straight into the params' .grad
@@ -41,18 +45,11 @@ class ChunkThreads:
         if threads == 1:
             work(0, starts)
             return
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)  # this thread's ops (and MKL's) run alone
-        try:
-            pool = self._pool_for(threads)
-            futures = [
-                pool.submit(work, index, starts[index::threads]) for index in range(1, threads)
-            ]
-            work(0, starts[0::threads])
-            for future in futures:
-                future.result()
-        finally:
-            torch.set_num_threads(previous)
+        pool = self._pool_for(threads)
+        futures = [pool.submit(work, index, starts[index::threads]) for index in range(threads)]
+        for future in futures:
+            future.result()
+        keep_mkl_dynamic()  # a worker starting up turns MKL's process-wide dynamic mode off
 
     def run(self, params: list[torch.Tensor], starts: list[int], work: ChunkWork) -> None:
         """map() for a training step: gradients of thread 0 go straight into .grad, the
@@ -88,14 +85,14 @@ class ChunkThreads:
         return private
 
     def _pool_for(self, threads: int) -> ThreadPoolExecutor:
-        if self._pool is None or self._pool_size < threads - 1:
+        if self._pool is None or self._pool_size < threads:
             if self._pool is not None:
                 self._pool.shutdown()
-            self._pool_size = threads - 1
+            self._pool_size = threads
             self._pool = ThreadPoolExecutor(
-                max_workers=threads - 1,
+                max_workers=threads,
                 thread_name_prefix="kancoin-chunks",
-                initializer=torch.set_num_threads,  # per-thread OpenMP setting: ops run alone
+                initializer=set_torch_threads,  # per-thread OpenMP setting: ops run alone
                 initargs=(1,),
             )
         return self._pool
