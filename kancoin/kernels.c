@@ -11,6 +11,7 @@
  * loader reuses a library of that soname once torch is imported.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define KC_BLOCK 4096
@@ -44,24 +45,36 @@ static inline __attribute__((always_inline)) void kc_sincos_one(float x, float *
     *c_out = ((q + 1) & 2) ? -cv : cv;
 }
 
-static inline __attribute__((always_inline)) void kc_block(float *restrict z_cos, float *restrict sin_out, int64_t lo, int64_t hi) {
+/* sin_out = sin(x) and, unless cos_out is NULL, cos_out = cos(x) over [lo, hi). cos_out may
+ * be x itself, sin_out too when cos_out is NULL: each element is read before it is written. */
+static inline __attribute__((always_inline)) void kc_block(const float *x, float *sin_out,
+                                                           float *cos_out, int64_t lo, int64_t hi) {
     int outside = 0;
 #pragma omp simd reduction(| : outside)
-    for (int64_t i = lo; i < hi; i++) outside |= !(fabsf(z_cos[i]) <= KC_FAST_LIMIT);
+    for (int64_t i = lo; i < hi; i++) outside |= !(fabsf(x[i]) <= KC_FAST_LIMIT);
     if (outside) {
         for (int64_t i = lo; i < hi; i++) {
-            float x = z_cos[i];
-            sin_out[i] = sinf(x);
-            z_cos[i] = cosf(x);
+            float v = x[i];
+            sin_out[i] = sinf(v);
+            if (cos_out) cos_out[i] = cosf(v);
         }
         return;
     }
+    if (cos_out) {
 #pragma omp simd
-    for (int64_t i = lo; i < hi; i++) {
-        float s, c;
-        kc_sincos_one(z_cos[i], &s, &c);
-        sin_out[i] = s;
-        z_cos[i] = c;
+        for (int64_t i = lo; i < hi; i++) {
+            float s, c;
+            kc_sincos_one(x[i], &s, &c);
+            sin_out[i] = s;
+            cos_out[i] = c;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) {
+            float s, c;
+            kc_sincos_one(x[i], &s, &c);
+            sin_out[i] = s;
+        }
     }
 }
 
@@ -70,7 +83,7 @@ static inline __attribute__((always_inline)) void kc_block(float *restrict z_cos
  * Rows are taken a block at a time: bias and w0 row by row, then sin and cos over the block
  * as one flat array (a row of 44 would leave a scalar tail of 12 to the slow scalar path). */
 KC_CLONES
-void kc_sine_layer(float *restrict z_cos, float *restrict sin_out, const float *restrict bias,
+void kc_sine_layer(float *z_cos, float *restrict sin_out, const float *restrict bias,
                    float w0, int64_t rows, int64_t cols, int threads) {
     int64_t block_rows = KC_BLOCK / cols > 0 ? KC_BLOCK / cols : 1;
     int64_t blocks = (rows + block_rows - 1) / block_rows;
@@ -83,7 +96,7 @@ void kc_sine_layer(float *restrict z_cos, float *restrict sin_out, const float *
 #pragma omp simd
             for (int64_t j = 0; j < cols; j++) row[j] = w0 * (row[j] + bias[j]);
         }
-        kc_block(z_cos, sin_out, first * cols, last * cols);
+        kc_block(z_cos, sin_out, z_cos, first * cols, last * cols);
     }
 }
 
@@ -112,18 +125,6 @@ void kc_mul_column_sums(float *restrict g, const float *restrict upstream, float
     }
 }
 
-/* sin_out[i] = sin(z[i]); z[i] = cos(z[i]). Arrays are contiguous and do not overlap. */
-KC_CLONES
-void kc_sincos(float *restrict z_cos, float *restrict sin_out, int64_t n, int threads) {
-    int64_t blocks = (n + KC_BLOCK - 1) / KC_BLOCK;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && blocks > 1)
-    for (int64_t b = 0; b < blocks; b++) {
-        int64_t lo = b * KC_BLOCK;
-        int64_t hi = lo + KC_BLOCK < n ? lo + KC_BLOCK : n;
-        kc_block(z_cos, sin_out, lo, hi);
-    }
-}
-
 /* out[i] = sin(x[i]) (decoding needs no cosine); x and out may be the same array. */
 KC_CLONES
 void kc_sin(const float *x, float *out, int64_t n, int threads) {
@@ -131,19 +132,6 @@ void kc_sin(const float *x, float *out, int64_t n, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && blocks > 1)
     for (int64_t b = 0; b < blocks; b++) {
         int64_t lo = b * KC_BLOCK;
-        int64_t hi = lo + KC_BLOCK < n ? lo + KC_BLOCK : n;
-        int outside = 0;
-#pragma omp simd reduction(| : outside)
-        for (int64_t i = lo; i < hi; i++) outside |= !(fabsf(x[i]) <= KC_FAST_LIMIT);
-        if (outside) {
-            for (int64_t i = lo; i < hi; i++) out[i] = sinf(x[i]);
-            continue;
-        }
-#pragma omp simd
-        for (int64_t i = lo; i < hi; i++) {
-            float s, c;
-            kc_sincos_one(x[i], &s, &c);
-            out[i] = s;
-        }
+        kc_block(x, out, NULL, lo, lo + KC_BLOCK < n ? lo + KC_BLOCK : n);
     }
 }

@@ -20,7 +20,6 @@ KERNELS = ("auto", "native", "torch")
 
 _POINTER, _INT64, _INT, _FLOAT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
 _SIGNATURES = {
-    "kc_sincos": [_POINTER, _POINTER, _INT64, _INT],
     "kc_sin": [_POINTER, _POINTER, _INT64, _INT],
     "kc_sine_layer": [_POINTER, _POINTER, _POINTER, _FLOAT, _INT64, _INT64, _INT],
     "kc_mul_column_sums": [_POINTER, _POINTER, _POINTER, _INT64, _INT64],
@@ -60,17 +59,6 @@ def use_native(kernel: str, *tensors: torch.Tensor) -> bool:
     if kernel == "native" and not (fits and native_available()):
         raise RuntimeError("the native kernels are not built or do not fit these tensors")
     return fits and native_available()
-
-
-def sincos_(z: torch.Tensor, sin_out: torch.Tensor, *, native: bool) -> None:
-    """sin_out = sin(z), then z = cos(z) in place; contiguous, same shape, not overlapping."""
-    if native:
-        native_library().kc_sincos(
-            z.data_ptr(), sin_out.data_ptr(), z.numel(), torch.get_num_threads()
-        )
-    else:
-        torch.sin(z, out=sin_out)
-        z.cos_()
 
 
 def sin_(z: torch.Tensor, *, native: bool) -> None:
