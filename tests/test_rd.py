@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -416,3 +417,26 @@ def test_cli_errors_are_one_line(capsys, tmp_path, image_file, args, code, messa
 def test_cli_reports_a_missing_input(capsys, tmp_path):
     code, _, err = run_cli(capsys, "rd", tmp_path / "nope.png", "-o", tmp_path / "rd")
     assert code == 3 and "no such file" in err
+
+
+def test_make_rd_kodak_script_runs_every_kodak_image(tmp_path, monkeypatch, capsys):
+    """scripts/rd_kodak.py on a stand-in Kodak directory of 24 tiny images (no download)."""
+    import importlib.util
+
+    from kancoin.datasets import kodak_checksums
+
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    for seed, name in enumerate(sorted(kodak_checksums())):
+        save_png(kodak / name, realish_image(16, 24, seed=seed))
+    monkeypatch.setenv("KODAK_DIR", str(kodak))
+    script = Path(__file__).resolve().parent.parent / "scripts" / "rd_kodak.py"
+    spec = importlib.util.spec_from_file_location("rd_kodak", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "results"
+    assert module.rd_kodak(["--codecs", "jpeg2000", "--bpp", "6", "--out", str(out)]) == 0
+    assert len(load_rows(out / ROWS_FILE)) == 24
+    run_notes = (out / "RUN.md").read_text()
+    assert "scripts/rd_kodak.py" in run_notes and "24 from" in run_notes
+    assert json.loads((out / "jpeg2000.json").read_text())["images"] == 24
