@@ -145,7 +145,8 @@ def _search_ratio(
     """(ratio, data, tries, encode seconds) of the largest file at or under `budget` found.
 
     Size falls as the ratio grows; step proportionally to the size error until the ratio is
-    bracketed, then bisect geometrically. Stops once within RATE_AIM of the budget.
+    bracketed, then bisect geometrically; stop within RATE_AIM of the budget, or when the
+    bracket has closed.
     """
     best: tuple[float, bytes, float] | None = None
     too_big, fits = None, None  # ratios known to overshoot / to fit
@@ -165,6 +166,8 @@ def _search_ratio(
         else:
             too_big = ratio if too_big is None else max(too_big, ratio)
         if too_big is not None and fits is not None:
+            if fits / too_big < 1 + 1e-4:
+                break  # the size steps between two ratios this close: nothing in between
             ratio = math.sqrt(too_big * fits)
         else:
             ratio = max(1.0, ratio * len(data) / aim)
