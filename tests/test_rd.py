@@ -435,7 +435,8 @@ def test_make_rd_kodak_script_runs_every_kodak_image(tmp_path, monkeypatch, caps
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "results"
-    assert module.rd_kodak(["--codecs", "jpeg2000", "--bpp", "6", "--out", str(out)]) == 0
+    argv = ["--codecs", "jpeg2000", "--bpp", "6", "--workers", "1", "--out", str(out)]
+    assert module.rd_kodak(argv) == 0
     assert len(load_rows(out / ROWS_FILE)) == 24
     run_notes = (out / "RUN.md").read_text()
     assert "scripts/rd_kodak.py" in run_notes and "24 from" in run_notes

@@ -51,6 +51,7 @@ def write_reports(
     images: list[str],
     config,
     seconds: float,
+    load_at_start: list[float] | None,
     log: Callable[[str], None],
 ) -> dict:
     """Write OUT/<codec>.json, OUT/summary.json and OUT/rd-psnr.png; return the summary."""
@@ -77,7 +78,7 @@ def write_reports(
         "skipped_targets": skipped,
         "failed_rows": failed,
         "config": {k: v for k, v in dataclasses.asdict(config).items()},
-        "machine": machine(),
+        "machine": {**machine(), "load_average_at_start": load_at_start},
         "seconds": round(seconds, 1),
     }
     write_json(out_dir / SUMMARY_FILE, summary)
@@ -135,9 +136,7 @@ def machine() -> dict:
     return {
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()]
-        if hasattr(os, "getloadavg")
-        else None,
+        "load_average": load_average(),
         "python": platform.python_version(),
         "kancoin": kancoin.__version__,
         "torch": torch.__version__,
@@ -147,6 +146,13 @@ def machine() -> dict:
         "openjpeg": features.version("jpg_2000"),
         "libjpeg": features.version("jpg"),
     }
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load: on a shared machine, timings need it to be read."""
+    if not hasattr(os, "getloadavg"):
+        return None
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _choice_tally(rows: list[dict]) -> str:

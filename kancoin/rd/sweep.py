@@ -145,6 +145,7 @@ def run_sweep(
     """Measure what is missing, rebuild the result files, and return the summary."""
     log = log or _stderr
     started = time.perf_counter()
+    load_at_start = report.load_average()
     out_dir = _prepare_out_dir(Path(out_dir))
     sources = _sources(inputs)
     codecs = config.build_codecs()
@@ -185,6 +186,7 @@ def run_sweep(
         images=[source.name for source in sources],
         config=config,
         seconds=time.perf_counter() - started,
+        load_at_start=load_at_start,
         log=log,
     )
 
