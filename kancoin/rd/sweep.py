@@ -258,6 +258,7 @@ def run_image(source: SourceImage, jobs: list[Job], out_dir: Path, *, log: Log |
             encoding_time=result.encode_seconds,
             decoding_time=result.decode_seconds,
             choice=result.choice,
+            load_average=report.load_average(),  # timings on a shared machine need it
         )
         append_row(out_dir / ROWS_FILE, row)
         ms = "-" if row["ms_ssim"] is None else f"{row['ms_ssim']:.4f}"
