@@ -68,6 +68,12 @@ def candidate_table(
             with torch.no_grad():
                 tensor.copy_(torch.from_numpy(dequantize(ints, index)).reshape(tensor.shape))
             added = max(0.0, _mse(model, coords, targets) - base)
+            # Monotone envelope: a coarser step is never credited with less distortion than
+            # a finer one. Single-tensor "lucky" steps (a value landing on the grid, or an
+            # error that happens to cancel the float model's own) do not add up across
+            # tensors, and trusting them wrecks the combined result.
+            if options:
+                added = max(added, options[-1].distortion)
             options.append(Choice(index, ints, entropy, bits, added))
             if added > 50 * max(base, 1e-6):
                 break  # coarser steps only get worse; do not spend evaluations on them
@@ -135,7 +141,7 @@ def coarser(table: list[list[Choice]], allocation: Allocation) -> Allocation | N
     """One notch cheaper: move the tensor with the best bits-saved per distortion-added."""
     best, best_ratio = None, -1.0
     for i, (opts, chosen) in enumerate(zip(table, allocation.choices, strict=True)):
-        position = next(k for k, c in enumerate(opts) if c.step_index == chosen.step_index)
+        position = _position(opts, chosen)
         if position + 1 >= len(opts):
             continue
         nxt = opts[position + 1]
@@ -148,6 +154,39 @@ def coarser(table: list[list[Choice]], allocation: Allocation) -> Allocation | N
     choices = list(allocation.choices)
     choices[best[0]] = best[1]
     return Allocation(tuple(choices))
+
+
+def fill(table: list[list[Choice]], allocation: Allocation, budget_bits: float) -> Allocation:
+    """Spend what the Lagrangian left: move tensors one notch finer while the budget allows.
+
+    Where measured distortions tie (an undertrained or tiny network), the coarsest tensor
+    per element goes first, so precision is spread evenly rather than wasted.
+    """
+    choices = list(allocation.choices)
+    positions = [_position(opts, c) for opts, c in zip(table, choices, strict=True)]
+    spent = sum(c.bits for c in choices)
+    while True:
+        best, best_key = None, None
+        for i, (opts, pos) in enumerate(zip(table, positions, strict=True)):
+            if pos == 0:
+                continue
+            finer = opts[pos - 1]
+            extra = finer.bits - choices[i].bits
+            if spent + extra > budget_bits:
+                continue
+            gain = (choices[i].distortion - finer.distortion) / max(extra, 1e-9)
+            key = (gain, -choices[i].bits / max(1, choices[i].ints.size))
+            if best_key is None or key > best_key:
+                best, best_key = i, key
+        if best is None:
+            return Allocation(tuple(choices))
+        positions[best] -= 1
+        spent += table[best][positions[best]].bits - choices[best].bits
+        choices[best] = table[best][positions[best]]
+
+
+def _position(options: list[Choice], choice: Choice) -> int:
+    return next(k for k, c in enumerate(options) if c.step_index == choice.step_index)
 
 
 def load_quantized(model: nn.Module, allocation: Allocation) -> None:

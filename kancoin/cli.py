@@ -235,6 +235,39 @@ def info(input_path, as_json):
         )
 
 
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--bpp", default="0.1,0.2,0.3,0.5", show_default=True, help="Target rates.")
+@click.option("--codecs", help="Comma-separated, e.g. siren,jpeg2000,jpeg (default: all).")
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Results.")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
+@click.option("--steps", type=int, help="Training steps per encode (overrides the preset).")
+@click.option("--time-budget", type=float, help="Seconds of fitting per encode at most.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Images in parallel.")
+@click.option("--threads", type=int, help="Torch threads per worker (default: cores/workers).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("-f", "--force", is_flag=True, help="Recompute rows already done.")
+def rd(inputs, bpp, codecs, out, preset, steps, time_budget, workers, threads, seed, device, force):
+    """Rate-distortion sweep of INPUTS against JPEG2000 and JPEG (resumable; docs/RD.md)."""
+    from kancoin import rd as rd_sweep
+
+    config = rd_sweep.SweepConfig(
+        targets=rd_sweep.sweep.parse_rates(bpp),
+        codecs=rd_sweep.sweep.parse_codecs(codecs),
+        preset=preset,
+        steps=steps,
+        time_budget=time_budget,
+        seed=seed,
+        device=device,
+        workers=workers,
+        threads=threads,
+        force=force,
+    )
+    summary = rd_sweep.run_sweep(inputs, out, config)
+    click.echo(rd_sweep.format_summary(summary))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of raising (tests call this directly)."""
     try:

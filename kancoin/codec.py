@@ -227,7 +227,9 @@ def _choose_spec(config: EncodeConfig, info: ImageInfo, preset, budget: float | 
     if budget is None:
         return base
     bits_per_param = float(config.bits) if config.bits else rate.BITS_PER_PARAM[config.model]
-    return rate.plan(base, budget, max_layers=preset.max_layers, bits_per_param=bits_per_param)
+    return rate.plan(
+        base, info, budget, max_layers=preset.max_layers, bits_per_param=bits_per_param
+    )
 
 
 def _quantize_and_write(model, spec, info, config, budget, coords, targets):
@@ -238,9 +240,11 @@ def _quantize_and_write(model, spec, info, config, budget, coords, targets):
     sub_coords, sub_targets = coords[subset], targets[subset]
     max_bits = config.bits or allocation.MAX_BITS
     base_mse, table = allocation.candidate_table(model, sub_coords, sub_targets, max_bits=max_bits)
-    fixed = rate.header_bits(spec) + rate.PAYLOAD_SLACK_BITS
+    fixed = rate.header_bits(spec, info) + rate.PAYLOAD_SLACK_BITS
     if budget is not None:
         chosen = allocation.for_rate(table, budget - fixed)
+        if chosen is not None:
+            chosen = allocation.fill(table, chosen, budget - fixed)
         if chosen is None:
             raise RateError(
                 f"{spec.describe()} cannot be coded in {budget:.0f} bits even at "

@@ -78,6 +78,8 @@ def fit(
         config.sampler, coords.shape[0], fraction=config.batch_fraction, generator=generator
     )
     context = FitContext(model, coords, targets)
+    if hasattr(model, "init_output"):
+        model.init_output(targets.mean(dim=0))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
     eval_every = _eval_interval(config)

@@ -80,6 +80,12 @@ class Siren(nn.Module):
                 h = torch.sin(w0 * h)
         return h
 
+    @torch.no_grad()
+    def init_output(self, mean: torch.Tensor) -> None:
+        """Start from the signal's mean: otherwise the first hundreds of steps only move
+        the output bias from 0 towards it."""
+        self.biases[-1].copy_(mean)
+
     def coded_tensors(self) -> list[nn.Parameter]:
         out = []
         for weight, bias in zip(self.weights, self.biases, strict=True):

@@ -1,0 +1,50 @@
+"""`make demo`: encode a real photograph at 0.3 bpp, decode it at 1x and 2x, describe the file.
+
+Runs the same commands a user would type (through kancoin.cli.main), offline when the Kodak
+images are at $KODAK_DIR or ../shared/data/kodak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kancoin.cli import main as kancoin
+from kancoin.datasets import kodak_image
+from kancoin.errors import KancoinError
+
+
+def run(*argv: object) -> None:
+    args = [str(a) for a in argv]
+    print("$ kancoin " + " ".join(args), flush=True)
+    code = kancoin(args)
+    if code:
+        sys.exit(code)
+
+
+def demo(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("out"))
+    parser.add_argument("--image", default="kodim23.png", help="a Kodak image name")
+    parser.add_argument("--bpp", default="0.3")
+    parser.add_argument("--preset", default="fast", help="fast | default | best")
+    args = parser.parse_args(argv)
+    try:
+        source = kodak_image(args.image)
+    except KancoinError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 3
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / Path(args.image).stem
+    inr = stem.with_suffix(".inr")
+    run("encode", source, "-o", inr, "--bpp", args.bpp, "--preset", args.preset, "--force")
+    run("info", inr)
+    run("decode", inr, "-o", f"{stem}_decoded.png", "--force")
+    run("decode", inr, "-o", f"{stem}_x2.png", "--scale", "2", "--force")
+    print(f"\ndone: {inr} and the decoded images are in {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(demo())
