@@ -15,7 +15,7 @@ Threads take whole chunks (kancoin.parallel), never parts of one op.
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from kancoin.kernels import mul_column_sums_, sine_layer_, use_native
 from kancoin.models.siren import Siren
@@ -62,12 +62,8 @@ class SirenFastStep:
 
     @torch.no_grad()
     def __call__(
-        self,
-        model: nn.Module,
-        coords: torch.Tensor,
-        targets: torch.Tensor,
-        weights: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        self, model: nn.Module, coords: Tensor, targets: Tensor, weights: Tensor | None = None
+    ) -> Tensor:
         if not isinstance(model, Siren):
             raise TypeError(f"SirenFastStep needs a Siren, got {type(model).__name__}")
         coords, targets = coords.contiguous(), targets.contiguous()

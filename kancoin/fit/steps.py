@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from kancoin.parallel import ChunkThreads
 
@@ -60,12 +60,8 @@ class ChunkedAutogradStep:
         self._threads = ChunkThreads(threads)
 
     def __call__(
-        self,
-        model: nn.Module,
-        coords: torch.Tensor,
-        targets: torch.Tensor,
-        weights: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        self, model: nn.Module, coords: Tensor, targets: Tensor, weights: Tensor | None = None
+    ) -> Tensor:
         count, channels = targets.shape
         sq_err = torch.empty(count, dtype=targets.dtype, device=targets.device)
         scale = 1.0 / (count * channels)
