@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from kancoin import codec, rate
+from kancoin.bitstream import ImageInfo
 from kancoin.datasets import local_kodak_dir
 from kancoin.fit.select import select_step
 from kancoin.models import ModelSpec, SirenSpec, spec_class_by_name
@@ -55,9 +56,14 @@ def sgemm_wall_and_cpu(size: int = 2048, repeats: int = 5) -> tuple[float, float
 def default_kodak_spec() -> ModelSpec:
     """The SIREN the codec plans for a Kodak image at 0.3 bpp with the default preset."""
     base = SirenSpec(in_features=2, out_features=3)
-    budget = 0.3 * WIDTH * HEIGHT
-    preset = get_preset("default")
-    return rate.plan(base, budget, max_layers=preset.max_layers, bits_per_param=8.0)
+    info = ImageInfo(height=HEIGHT, width=WIDTH, channels=3)
+    return rate.plan(
+        base,
+        info,
+        0.3 * info.samples,
+        max_layers=get_preset("default").max_layers,
+        bits_per_param=rate.BITS_PER_PARAM["siren"],
+    )
 
 
 def kan_spec() -> ModelSpec | None:
