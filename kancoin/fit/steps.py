@@ -41,3 +41,35 @@ def autograd_step(
     loss = per_coord.sum() / (coords.shape[0] * targets.shape[1])
     loss.backward()
     return sq_err.detach()
+
+
+def chunked(step: StepFn, chunk: int) -> StepFn:
+    """`step` over slices of at most `chunk` coordinates, gradients accumulated.
+
+    The loss is a mean over coordinates, so each slice's importance weights are scaled by
+    its share of the batch: the summed gradients equal the whole batch's. Peak activation
+    memory then follows the chunk, not the batch (KAN's spline bases are wide).
+    """
+    if chunk < 1:
+        raise ValueError("chunk must be at least 1")
+
+    def run(
+        model: nn.Module,
+        coords: torch.Tensor,
+        targets: torch.Tensor,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        total = coords.shape[0]
+        if total <= chunk:
+            return step(model, coords, targets, weights)
+        errors = []
+        for start in range(0, total, chunk):
+            part = slice(start, start + chunk)
+            count = coords[part].shape[0]
+            share = coords.new_full((count,), count / total)
+            if weights is not None:
+                share = share * weights[part]
+            errors.append(step(model, coords[part], targets[part], share))
+        return torch.cat(errors)
+
+    return run

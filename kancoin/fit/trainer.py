@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from kancoin.fit.samplers import FitContext, make_sampler
-from kancoin.fit.steps import StepFn, autograd_step
+from kancoin.fit.steps import StepFn, autograd_step, chunked
 from kancoin.render import render
 from kancoin.signals import psnr_from_mse
 
@@ -30,6 +30,7 @@ class FitConfig:
     batch_fraction: float = 0.2
     evals: int = 8  # full-signal evaluations over the run, to keep the best state
     seed: int = 0
+    chunk: int | None = None  # coordinates per forward/backward pass; None: the whole batch
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.steps < 1:
@@ -38,6 +39,8 @@ class FitConfig:
             raise ValueError("time budget must be positive")
         if self.lr <= 0:
             raise ValueError("learning rate must be positive")
+        if self.chunk is not None and self.chunk < 1:
+            raise ValueError("chunk must be at least 1")
 
 
 @dataclass
@@ -63,6 +66,8 @@ def fit(
     """Train `model` in place to map coords -> targets; leaves the best state loaded."""
     if config.steps is None and config.time_budget is None:
         raise ValueError("fitting needs a bound: steps or time_budget")
+    if config.chunk is not None:
+        step_fn = chunked(step_fn, config.chunk)
     generator = torch.Generator().manual_seed(config.seed)
     sampler = make_sampler(
         config.sampler, coords.shape[0], fraction=config.batch_fraction, generator=generator

@@ -31,6 +31,7 @@ class ModelSpec:
     model_id: ClassVar[int]
     name: ClassVar[str]
     header_fields: ClassVar[tuple[HeaderField, ...]]
+    lr_scale: ClassVar[float] = 1.0  # multiplies the preset's learning rate for this family
 
     in_features: int
     out_features: int
@@ -53,6 +54,10 @@ class ModelSpec:
 
     def describe(self) -> str:
         raise NotImplementedError
+
+    def train_chunk(self) -> int | None:
+        """Coordinates per forward/backward pass when fitting; None: the whole batch."""
+        return None
 
     def header_values(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in self.header_fields}
