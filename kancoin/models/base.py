@@ -32,6 +32,7 @@ class ModelSpec:
     name: ClassVar[str]
     header_fields: ClassVar[tuple[HeaderField, ...]]
     lr_scale: ClassVar[float] = 1.0  # multiplies the preset's learning rate for this family
+    plan_max_layers: ClassVar[int | None] = None  # depth cap when sized from a rate (rate.plan)
 
     in_features: int
     out_features: int

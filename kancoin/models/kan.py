@@ -30,6 +30,8 @@ from torch.nn import functional
 
 from kancoin.models.base import HeaderField, ModelSpec
 
+TRAIN_MEMORY_BYTES = 256 << 20  # activation memory one fitting pass may hold
+
 
 def uniform_knots(
     grid_size: int, order: int, grid_range: float, *, dtype=None, device=None
@@ -52,13 +54,14 @@ def bspline_bases(x: torch.Tensor, grid_size: int, order: int, grid_range: float
     """
     num_bases = grid_size + order
     intervals = grid_size + 2 * order
-    spacing = 2.0 * grid_range / grid_size
-    position = (x + grid_range) / spacing + order  # in knot spacings from the first knot
-    cell = torch.floor(position.detach()).clamp_(0, intervals - 1)
-    local = _local_bases(position - cell, order)  # (..., in, k + 1)
-    offsets = torch.arange(-order, 1, device=x.device)
-    index = cell.long().unsqueeze(-1) + offsets
-    inside = ((position >= 0) & (position < intervals)).unsqueeze(-1)
+    knots = uniform_knots(grid_size, order, grid_range, dtype=x.dtype, device=x.device)
+    # the knot interval holding x, by the same comparisons as the recursion's t_j <= x < t_j+1
+    cell = torch.searchsorted(knots, x.detach().contiguous(), right=True) - 1
+    inside = ((cell >= 0) & (cell < intervals)).unsqueeze(-1)
+    cell = cell.clamp_(0, intervals - 1)
+    offset = (x - knots[cell]) * (grid_size / (2.0 * grid_range))  # in [0, 1) inside
+    local = _local_bases(offset, order)  # (..., in, k + 1)
+    index = cell.unsqueeze(-1) + torch.arange(-order, 1, device=x.device)
     keep = inside & (index >= 0) & (index < num_bases)
     values = torch.where(keep, local, torch.zeros((), dtype=x.dtype, device=x.device))
     dense = x.new_zeros((*x.shape, num_bases))
@@ -162,7 +165,8 @@ class KanSpec(ModelSpec):
         HeaderField("spline_order", "uint:3", 0, 7),
         HeaderField("grid_range", "floatbe:32", 1e-3, 1e3),
     )
-    lr_scale: ClassVar[float] = 1.0
+    lr_scale: ClassVar[float] = 20.0  # spline coefficients want a far larger step than SIREN
+    plan_max_layers: ClassVar[int | None] = 3  # KAN COIN: 3 hidden layers; width follows rate
 
     layers: int = 3
     width: int = 16
@@ -186,6 +190,17 @@ class KanSpec(ModelSpec):
             shapes.append((f"layer{i}.spline", (out_dim, in_dim, num_bases)))
             shapes.append((f"layer{i}.scaler", (out_dim, in_dim)))
         return shapes
+
+    def train_chunk(self) -> int:
+        """Coordinates per backward pass that keep activations near TRAIN_MEMORY_BYTES.
+
+        Each input keeps its G + k dense bases (for the coefficient gradient) and a few
+        k + 1 sized intermediates; measured peak is within this estimate.
+        """
+        num_bases = self.grid_size + self.spline_order
+        local = self.spline_order + 1
+        per_coord = 4 * sum(d * (2 * num_bases + 6 * local) for d in self.dims()[:-1])
+        return max(1024, TRAIN_MEMORY_BYTES // per_coord)
 
     def describe(self) -> str:
         return (
@@ -224,6 +239,23 @@ class Kan(nn.Module):
             if i < last:
                 h = self.squash(h)
         return h
+
+    @torch.no_grad()
+    def init_output(self, mean: torch.Tensor) -> None:
+        """Start from the signal's mean (coordinates span [-1, 1] on every axis).
+
+        There is no bias: the bases of an input inside the grid sum to one, so raising all
+        of an edge's coefficients by d raises the output by scaler * d everywhere; the
+        smallest such change over the output layer's edges moves the average output over a
+        coarse coordinate grid onto the mean.
+        """
+        layer = self.layers[-1]
+        scaler = layer.spline_scaler  # (out, in)
+        axis = torch.linspace(-1.0, 1.0, 17, device=scaler.device)
+        axes = torch.meshgrid(*[axis] * self.spec.in_features, indexing="ij")
+        current = self(torch.stack(axes, dim=-1).reshape(-1, self.spec.in_features)).mean(dim=0)
+        shift = (mean.to(scaler.device) - current) / scaler.pow(2).sum(dim=1).clamp_min(1e-12)
+        layer.spline_weight.add_((shift.unsqueeze(1) * scaler).unsqueeze(-1))
 
     def coded_tensors(self) -> list[nn.Parameter]:
         out = []
