@@ -16,6 +16,7 @@ from kancoin import codec
 from kancoin.device import DEVICE_CHOICES
 from kancoin.errors import KancoinError
 from kancoin.fit.select import STEP_KINDS
+from kancoin.models import MODEL_SPECS
 from kancoin.presets import PRESETS
 from kancoin.progress import FitProgress
 
@@ -71,8 +72,13 @@ def cli() -> None:
     show_default=True,
     help="Bit depth per weight, or auto (rate-distortion allocation per tensor).",
 )
-@click.option("--model", type=click.Choice(["siren"]), default="siren", show_default=True)
-@click.option("--layers", type=int, help="Sine layers (overrides the rate-based choice).")
+@click.option(
+    "--model",
+    type=click.Choice([spec.name for spec in MODEL_SPECS.values()]),
+    default="siren",
+    show_default=True,
+)
+@click.option("--layers", type=int, help="Hidden layers (overrides the rate-based choice).")
 @click.option("--width", type=int, help="Units per layer (with --layers).")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--steps", type=int, help="Training steps (overrides the preset).")

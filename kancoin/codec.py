@@ -185,7 +185,7 @@ def encode(
         if config.steps is not None
         else (None if config.time_budget is not None else preset.steps),
         time_budget=config.time_budget,
-        lr=preset.lr,
+        lr=preset.lr * spec.lr_scale,
         sampler=config.sampler,
         batch_fraction=preset.batch_fraction,
         seed=config.seed,

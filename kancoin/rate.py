@@ -13,7 +13,7 @@ from kancoin.errors import RateError
 from kancoin.models import ModelSpec
 
 PAYLOAD_SLACK_BITS = 64  # range coder flush and word rounding
-BITS_PER_PARAM = {"siren": 8.0}
+BITS_PER_PARAM = {"siren": 8.0, "kan": 7.0}  # coded bits per weight, measured
 WIDTH_PER_LAYER = 4  # COIN's shapes are about 4 units wide per layer (10x40)
 MIN_WIDTH = 4
 
@@ -30,9 +30,11 @@ def header_bits(spec: ModelSpec, signal, networks: int = 1) -> int:
 def plan(
     base: ModelSpec, signal, budget_bits: float, *, max_layers: int, bits_per_param: float
 ) -> ModelSpec:
-    """The deepest spec (up to max_layers) that fits the budget and is at least
-    WIDTH_PER_LAYER units wide per layer; the widest shallow one otherwise."""
+    """The deepest spec (up to max_layers, and the family's own cap) that fits the budget
+    and is at least WIDTH_PER_LAYER units wide per layer; the widest shallow one otherwise."""
     fallback = None
+    if base.plan_max_layers is not None:
+        max_layers = min(max_layers, base.plan_max_layers)
     for layers in range(max_layers, 0, -1):
         width = _widest(base, signal, layers, budget_bits, bits_per_param)
         if width is None:

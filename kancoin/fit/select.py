@@ -33,4 +33,8 @@ def select_step(model: nn.Module, device: torch.device, kind: str = "fast") -> S
     if callable(hook):
         return hook()
     factory = FAST_STEPS.get(type(model))
-    return factory() if factory is not None else ChunkedAutogradStep()
+    if factory is not None:
+        return factory()
+    spec = getattr(model, "spec", None)
+    chunk = spec.train_chunk() if spec is not None else None
+    return ChunkedAutogradStep(chunk=chunk) if chunk else ChunkedAutogradStep()
