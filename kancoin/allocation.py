@@ -9,7 +9,7 @@ costs one evaluation per (tensor, step), not one per combination.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -81,6 +81,20 @@ def candidate_table(
             tensor.copy_(original)
         table.append(options)
     return base, table
+
+
+def weighted(table: list[list[Choice]], weight: float) -> list[list[Choice]]:
+    """Distortions scaled by a network's share of the signal, so that the tables of several
+    networks (audio segments) add up to the whole signal's MSE and one lambda serves all."""
+    if weight == 1.0:
+        return table
+    return [[replace(c, distortion=c.distortion * weight) for c in opts] for opts in table]
+
+
+def split(allocation: Allocation, networks: int) -> list[Allocation]:
+    """Each network's share of an allocation over several networks' tensors, in order."""
+    per = len(allocation.choices) // networks
+    return [Allocation(allocation.choices[i * per : (i + 1) * per]) for i in range(networks)]
 
 
 def pick(table: list[list[Choice]], lam: float) -> Allocation:
