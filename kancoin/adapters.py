@@ -47,19 +47,12 @@ SEGMENT_SECONDS = 0.5  # shorter segments fitted better than 1-2 s at equal kbps
 MAX_SEGMENT_FRAMES = 1 << 22  # float32 time coordinates stay ~8 ulps apart
 AUDIO_W0_FIRST = 470.0  # first-layer w0 at SEGMENT_SECONDS; scales with sqrt(duration)
 AUDIO_MAX_LAYERS = 3  # 3 sine layers beat 2 and 5 at equal parameters
-AUDIO_LR_FACTOR = 2.0  # twice the preset's learning rate (1.5e-3 -> 3e-3 measured best)
+ALLOCATION_SAMPLES = 2048  # per segment: the allocation's cost, not the fit's, dominated
 
 
 class DefaultRate(float):
     """A rate nobody asked for (the default); only an explicit rate of the wrong unit is
     an error, e.g. --bpp on audio."""
-
-
-@dataclass(frozen=True)
-class Training:
-    lr: float
-    batch_fraction: float
-    max_layers: int
 
 
 @dataclass(frozen=True)
@@ -87,6 +80,7 @@ class ImageKind:
 
     rate_option = "--bpp"
     default_suffix = ".png"
+    allocation_samples = 16384  # coordinates the bit allocation measures distortion on
 
     def __init__(self, info: ImageInfo, image: np.ndarray | None = None):
         self.info = info
@@ -108,8 +102,8 @@ class ImageKind:
     def base_spec(self, config) -> ModelSpec:
         return _spec(config, self.info, in_features=2, w0_first=None)
 
-    def training(self, preset: Preset) -> Training:
-        return Training(preset.lr, preset.batch_fraction, preset.max_layers)
+    def max_layers(self, preset: Preset) -> int:
+        return preset.max_layers
 
     def weights(self) -> list[float]:
         return [1.0]
@@ -172,6 +166,7 @@ class AudioKind:
 
     rate_option = "--kbps"
     default_suffix = ".wav"
+    allocation_samples = ALLOCATION_SAMPLES  # per segment
 
     def __init__(self, info: AudioInfo, samples: np.ndarray | None = None):
         self.info = info
@@ -215,9 +210,8 @@ class AudioKind:
         w0_first = AUDIO_W0_FIRST * math.sqrt(seconds / SEGMENT_SECONDS)
         return _spec(config, self.info, in_features=1, w0_first=w0_first)
 
-    def training(self, preset: Preset) -> Training:
-        max_layers = min(preset.max_layers, AUDIO_MAX_LAYERS)
-        return Training(preset.lr * AUDIO_LR_FACTOR, preset.batch_fraction, max_layers)
+    def max_layers(self, preset: Preset) -> int:
+        return min(preset.max_layers, AUDIO_MAX_LAYERS)
 
     def _span(self, index: int) -> tuple[int, int]:
         start = index * self.info.segment_frames

@@ -32,7 +32,6 @@ from kancoin.signals import psnr_from_mse
 DEFAULT_BPP = DefaultRate(0.3)
 DEFAULT_KBPS = DefaultRate(32.0)
 AUTO_LOSS_DB = 0.1  # --bits auto without a rate: quantization may cost at most this much
-ALLOCATION_PIXELS = 16384  # coordinates the bit allocation measures distortion on
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb threshold
 
 
@@ -163,20 +162,19 @@ def encode(
     kind = adapters.for_source(source, config, sample_rate=sample_rate)
     info = kind.info
     preset = get_preset(config.preset)
-    training = kind.training(preset)
     device = resolve_device(config.device)
     set_threads(config.threads)
     torch.manual_seed(config.seed)
 
     budget = kind.budget_bits(config)
-    spec = _choose_spec(config, kind, training, budget)
+    spec = _choose_spec(config, kind, kind.max_layers(preset), budget)
     if spec.num_params() * info.networks > bitstream.MAX_TOTAL_PARAMS:
         raise InputError(
             f"{info.describe()} needs {spec.num_params() * info.networks} parameters at this "
             f"rate, above the {bitstream.MAX_TOTAL_PARAMS} one file may hold; lower the rate"
         )
     models = [spec.build().to(device) for _ in range(info.networks)]
-    fits = _fit_parts(models, kind, config, preset, training, device, progress)
+    fits = _fit_parts(models, kind, config, preset, device, progress)
 
     data, payload, psnr_quantized = _quantize_and_write(models, spec, kind, config, budget, device)
     # closed loop: the decoder's own path on the real bytes, measured on the written output
@@ -202,7 +200,7 @@ def encode(
     )
 
 
-def _choose_spec(config: EncodeConfig, kind, training, budget: float | None) -> ModelSpec:
+def _choose_spec(config: EncodeConfig, kind, max_layers: int, budget: float | None) -> ModelSpec:
     base = kind.base_spec(config)
     if config.layers is not None:
         return base.replace(layers=config.layers, width=config.width)
@@ -213,13 +211,13 @@ def _choose_spec(config: EncodeConfig, kind, training, budget: float | None) -> 
         base,
         kind.info,
         budget,
-        max_layers=training.max_layers,
+        max_layers=max_layers,
         bits_per_param=bits_per_param,
         networks=kind.info.networks,
     )
 
 
-def _fit_parts(models, kind, config, preset, training, device, progress) -> list[FitResult]:
+def _fit_parts(models, kind, config, preset, device, progress) -> list[FitResult]:
     """Fit each part's network in turn; a time budget is shared out by part size."""
     steps = config.steps
     if steps is None and config.time_budget is None:
@@ -230,9 +228,9 @@ def _fit_parts(models, kind, config, preset, training, device, progress) -> list
         fit_config = FitConfig(
             steps=steps,
             time_budget=None if config.time_budget is None else config.time_budget * part.weight,
-            lr=training.lr,
+            lr=preset.lr,
             sampler=config.sampler,
-            batch_fraction=training.batch_fraction,
+            batch_fraction=preset.batch_fraction,
             seed=config.seed + index,
         )
         report = None if progress is None else _part_progress(progress, done_before, part.weight)
@@ -263,7 +261,7 @@ def _quantize_and_write(models, spec, kind, config, budget, device):
     max_bits = config.bits or allocation.MAX_BITS
     base_mse, table = 0.0, []
     for index, model in enumerate(models):
-        part = _allocation_subset(kind.part(index, device), generator)
+        part = _allocation_subset(kind.part(index, device), kind.allocation_samples, generator)
         mse, part_table = allocation.candidate_table(
             model, part.coords, part.targets, max_bits=max_bits
         )
@@ -302,9 +300,9 @@ def _quantize_and_write(models, spec, kind, config, budget, device):
     return data, payload, psnr_from_mse(mse)
 
 
-def _allocation_subset(part: Part, generator: torch.Generator) -> Part:
+def _allocation_subset(part: Part, samples: int, generator: torch.Generator) -> Part:
     """A fixed random subset of the part's coordinates to measure distortions on."""
-    count = min(ALLOCATION_PIXELS, part.coords.shape[0])
+    count = min(samples, part.coords.shape[0])
     subset = torch.randperm(part.coords.shape[0], generator=generator)[:count]
     subset = subset.to(part.coords.device)
     return Part(part.coords[subset], part.targets[subset], part.weight)
