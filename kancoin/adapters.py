@@ -43,9 +43,11 @@ IMAGE_FORMATS = {
 }
 
 # Audio choices, measured in docs/AUDIO.md (float PSNR after 300 steps on the shared clips).
-SEGMENT_SECONDS = 0.5  # shorter segments fitted better than 1-2 s at equal kbps and steps
+SEGMENT_BITS = 8000  # a segment per 8 kbit of budget: 0.5 s at 16 kbps, 0.125 s at 64
+SEGMENT_SECONDS_RANGE = (0.0625, 2.0)
+SEGMENT_SECONDS = 0.5  # without a rate target
 MAX_SEGMENT_FRAMES = 1 << 22  # float32 time coordinates stay ~8 ulps apart
-AUDIO_W0_FIRST = 470.0  # first-layer w0 at SEGMENT_SECONDS; scales with sqrt(duration)
+W0_FIRST_AT_HALF_SECOND = 470.0  # first-layer w0; scales with sqrt(segment duration)
 AUDIO_MAX_LAYERS = 3  # 3 sine layers beat 2 and 5 at equal parameters
 ALLOCATION_SAMPLES = 2048  # per segment: the allocation's cost, not the fit's, dominated
 
@@ -173,7 +175,7 @@ class AudioKind:
         self.samples = samples
 
     @classmethod
-    def load(cls, source, *, sample_rate: int | None, segment_seconds: float | None) -> AudioKind:
+    def load(cls, source, *, sample_rate: int | None, seconds: float) -> AudioKind:
         if isinstance(source, str | Path):
             if sample_rate is not None:
                 raise UsageError("sample_rate is for arrays; a file carries its own")
@@ -181,7 +183,6 @@ class AudioKind:
         else:
             samples = audio.check_samples(source, sample_rate)
         frames, channels = samples.shape
-        seconds = SEGMENT_SECONDS if segment_seconds is None else segment_seconds
         longest = max(1, min(round(seconds * sample_rate), MAX_SEGMENT_FRAMES))
         segments = math.ceil(frames / longest)
         if segments > 65535:
@@ -207,7 +208,7 @@ class AudioKind:
 
     def base_spec(self, config) -> ModelSpec:
         seconds = self.info.segment_frames / self.info.sample_rate
-        w0_first = AUDIO_W0_FIRST * math.sqrt(seconds / SEGMENT_SECONDS)
+        w0_first = W0_FIRST_AT_HALF_SECOND * math.sqrt(seconds / 0.5)
         return _spec(config, self.info, in_features=1, w0_first=w0_first)
 
     def max_layers(self, preset: Preset) -> int:
@@ -320,12 +321,20 @@ def for_source(source, config, *, sample_rate: int | None = None):
     """The adapter holding a signal to encode: audio by file suffix or given sample rate."""
     is_path = isinstance(source, str | Path)
     if sample_rate is not None or (is_path and audio.is_audio_path(source)):
-        return AudioKind.load(
-            source, sample_rate=sample_rate, segment_seconds=config.segment_seconds
-        )
+        seconds = config.segment_seconds or segment_seconds(config.kbps)
+        return AudioKind.load(source, sample_rate=sample_rate, seconds=seconds)
     if config.segment_seconds is not None:
         raise UsageError("--segment is for audio")
     return ImageKind.load(source, keep_alpha=config.keep_alpha)
+
+
+def segment_seconds(kbps: float | None) -> float:
+    """Default segment length: networks of similar size (~SEGMENT_BITS) at every rate, the
+    size that fitted best in docs/AUDIO.md."""
+    if kbps is None:
+        return SEGMENT_SECONDS
+    low, high = SEGMENT_SECONDS_RANGE
+    return min(max(SEGMENT_BITS / (1000.0 * kbps), low), high)
 
 
 def for_header(header: Header):

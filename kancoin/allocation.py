@@ -170,6 +170,19 @@ def coarser(table: list[list[Choice]], allocation: Allocation) -> Allocation | N
     return Allocation(tuple(choices))
 
 
+def coarser_by(table: list[list[Choice]], allocation: Allocation, bits: float) -> Allocation | None:
+    """At least one notch cheaper, and as many as it takes to save `bits` (estimated);
+    None if nothing is left to coarsen."""
+    target = allocation.payload_bits - bits
+    result = coarser(table, allocation)
+    while result is not None and result.payload_bits > target:
+        cheaper = coarser(table, result)
+        if cheaper is None:
+            break
+        result = cheaper
+    return result
+
+
 def fill(table: list[list[Choice]], allocation: Allocation, budget_bits: float) -> Allocation:
     """Spend what the Lagrangian left: move tensors one notch finer while the budget allows.
 

@@ -81,7 +81,9 @@ def cli() -> None:
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--steps", type=int, help="Training steps (overrides the preset).")
 @click.option("--time-budget", type=float, help="Seconds of fitting at most.")
-@click.option("--segment", type=float, help="Audio: seconds per segment network (default 0.5).")
+@click.option(
+    "--segment", type=float, help="Audio: seconds per network (default: 8 kbit of the rate)."
+)
 @click.option(
     "--sampler",
     type=click.Choice(["uniform", "full"]),

@@ -51,7 +51,7 @@ class EncodeConfig:
     device: str = "auto"
     threads: int | None = None
     keep_alpha: bool = False
-    segment_seconds: float | None = None  # audio; None: adapters.SEGMENT_SECONDS
+    segment_seconds: float | None = None  # audio; None: from the rate (adapters)
     w0_first: float | None = None  # None: the signal kind's default (SIREN only)
 
     def __post_init__(self) -> None:
@@ -287,7 +287,9 @@ def _quantize_and_write(models, spec, kind, config, budget, device):
         data, payload = _write(chosen, spec, info)
         if budget is None or 8 * len(data) <= budget:
             break
-        chosen = allocation.coarser(table, chosen)
+        # coarsen by the estimated overshoot before writing again: one write per notch
+        # would cost quadratic time in the number of networks
+        chosen = allocation.coarser_by(table, chosen, 8 * len(data) - budget)
         if chosen is None:
             raise RateError(f"cannot fit {spec.describe()} in {budget:.0f} bits")
     mse = 0.0

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kancoin
-from kancoin import audio, bitstream
+from kancoin import adapters, audio, bitstream
 from kancoin.bitstream import AudioInfo, Header, TensorCoding
 from kancoin.cli import main
 from kancoin.entropy import EntropyParams, Family
@@ -72,7 +72,7 @@ def test_noise_round_trip_keeps_shape_and_range():
 
 def test_int16_arrays_are_audio_samples():
     clip = (tone() * 32768).astype(np.int16)
-    result = kancoin.encode(clip, sample_rate=RATE, kbps=64, steps=5, preset="fast")
+    result = kancoin.encode(clip, sample_rate=RATE, kbps=64, steps=5, segment_seconds=1)
     assert result.header.signal == AudioInfo(RATE, len(clip), 1, len(clip))
 
 
@@ -110,6 +110,14 @@ def test_long_clips_are_cut_into_equal_segments():
     assert np.mean(steps[:per_network]) > np.mean(steps[per_network:])
 
 
+def test_default_segments_hold_about_8_kbit():
+    assert adapters.segment_seconds(16) == 0.5 and adapters.segment_seconds(64) == 0.125
+    assert adapters.segment_seconds(1) == 2.0 and adapters.segment_seconds(1000) == 0.0625
+    assert adapters.segment_seconds(None) == 0.5
+    result = kancoin.encode(tone(0.6), sample_rate=RATE, kbps=32, steps=1)
+    assert result.header.networks == 3  # 0.25 s segments, equalised to 0.2 s
+
+
 def test_stereo_channels_stay_apart():
     clip = tone(channels=2, seed=3)
     result = kancoin.encode(clip, sample_rate=RATE, kbps=96, **FAST)
@@ -136,6 +144,12 @@ def test_decode_at_other_rates_samples_the_same_function():
         kancoin.decode(data, size=(4, 4))
     with pytest.raises(LimitError):
         kancoin.decode(data, scale=50, max_pixels=10_000)
+
+
+def test_clips_too_big_for_one_file_are_refused_before_fitting():
+    silence = np.zeros((8000 * 15, 1), np.float32)  # 15 s at 10 Mbit/s: ~19M parameters
+    with pytest.raises(InputError, match="lower the rate"):
+        kancoin.encode(silence, sample_rate=8000, kbps=10_000)
 
 
 def test_wrong_rate_units_are_refused():
@@ -292,6 +306,6 @@ def test_shared_clip_excerpt():
     samples, rate = audio.load_audio(path)
     excerpt = samples[3 * rate : 4 * rate]  # one second of speech
     result = kancoin.encode(excerpt, sample_rate=rate, kbps=32, steps=60, preset="fast")
-    assert result.rate <= 32 and result.header.networks == 2
+    assert result.rate <= 32 and result.header.networks == 4  # 8 kbit per segment
     assert result.psnr > silence_psnr(excerpt) + 3
     assert kancoin.decode(result.data, scale=2).shape == (2 * rate, 1)
