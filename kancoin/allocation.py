@@ -9,7 +9,7 @@ costs one evaluation per (tensor, step), not one per combination.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -83,6 +83,20 @@ def candidate_table(
     return base, table
 
 
+def weighted(table: list[list[Choice]], weight: float) -> list[list[Choice]]:
+    """Distortions scaled by a network's share of the signal, so that the tables of several
+    networks (audio segments) add up to the whole signal's MSE and one lambda serves all."""
+    if weight == 1.0:
+        return table
+    return [[replace(c, distortion=c.distortion * weight) for c in opts] for opts in table]
+
+
+def split(allocation: Allocation, networks: int) -> list[Allocation]:
+    """Each network's share of an allocation over several networks' tensors, in order."""
+    per = len(allocation.choices) // networks
+    return [Allocation(allocation.choices[i * per : (i + 1) * per]) for i in range(networks)]
+
+
 def pick(table: list[list[Choice]], lam: float) -> Allocation:
     """Per tensor, the choice minimising distortion + lam * bits."""
     return Allocation(tuple(min(opts, key=lambda c: c.distortion + lam * c.bits) for opts in table))
@@ -154,6 +168,19 @@ def coarser(table: list[list[Choice]], allocation: Allocation) -> Allocation | N
     choices = list(allocation.choices)
     choices[best[0]] = best[1]
     return Allocation(tuple(choices))
+
+
+def coarser_by(table: list[list[Choice]], allocation: Allocation, bits: float) -> Allocation | None:
+    """At least one notch cheaper, and as many as it takes to save `bits` (estimated);
+    None if nothing is left to coarsen."""
+    target = allocation.payload_bits - bits
+    result = coarser(table, allocation)
+    while result is not None and result.payload_bits > target:
+        cheaper = coarser(table, result)
+        if cheaper is None:
+            break
+        result = cheaper
+    return result
 
 
 def fill(table: list[list[Choice]], allocation: Allocation, budget_bits: float) -> Allocation:

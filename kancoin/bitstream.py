@@ -7,6 +7,7 @@ length before anything is allocated, and every failure is a FormatError with one
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 from typing import ClassVar
@@ -37,15 +38,64 @@ class ImageInfo:
     width: int
     channels: int
 
+    rate_unit: ClassVar[str] = "bpp"
+    networks: ClassVar[int] = 1
+
     @property
     def samples(self) -> int:
         return self.height * self.width
+
+    def rate(self, bits: float) -> float:
+        """Rate in `rate_unit`: bits per pixel."""
+        return bits / self.samples
 
     def describe(self) -> str:
         return f"image {self.width}x{self.height}x{self.channels}"
 
 
-SIGNAL_INFOS: dict[int, type] = {ImageInfo.kind: ImageInfo}
+@dataclass(frozen=True)
+class AudioInfo:
+    """A clip cut into segments of `segment_frames` frames, one network each (the last
+    segment may be shorter); channels are the outputs of each network."""
+
+    kind: ClassVar[int] = 2
+    coord_dims: ClassVar[int] = 1
+    header_fields: ClassVar[tuple[HeaderField, ...]] = (
+        HeaderField("sample_rate", "uint:20", 1, 768_000),
+        HeaderField("frames", "uint:32", 1, (1 << 32) - 1),
+        HeaderField("channels", "uint:4", 1, 8),
+        HeaderField("segment_frames", "uint:32", 1, (1 << 32) - 1),
+    )
+    rate_unit: ClassVar[str] = "kbps"
+    sample_rate: int
+    frames: int
+    channels: int
+    segment_frames: int
+
+    @property
+    def samples(self) -> int:
+        return self.frames
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def networks(self) -> int:
+        return math.ceil(self.frames / self.segment_frames)
+
+    def rate(self, bits: float) -> float:
+        """Rate in `rate_unit`: kilobits per second of audio."""
+        return bits / self.duration / 1000.0
+
+    def describe(self) -> str:
+        return (
+            f"audio {self.duration:.3f} s at {self.sample_rate} Hz x{self.channels} "
+            f"({self.networks} segments of {self.segment_frames} frames)"
+        )
+
+
+SIGNAL_INFOS: dict[int, type] = {ImageInfo.kind: ImageInfo, AudioInfo.kind: AudioInfo}
 
 
 def register_signal(cls: type) -> type:
@@ -74,7 +124,7 @@ TENSOR_FIELDS = (
 
 @dataclass(frozen=True)
 class Header:
-    signal: object  # ImageInfo or another registered signal info
+    signal: object  # ImageInfo, AudioInfo or another registered signal info
     spec: ModelSpec
     networks: int
     tensors: tuple[TensorCoding, ...]
@@ -198,6 +248,8 @@ def _parse(body: bytes) -> tuple[Header, bytes]:
     networks = stream.read_value("uint:16")
     if networks < 1:
         raise FormatError("file declares no network")
+    if networks != signal.networks:
+        raise FormatError(f"file declares {networks} networks; its signal needs {signal.networks}")
     total = spec.num_params() * networks
     if total > MAX_TOTAL_PARAMS:
         raise LimitError(f"file declares {total} parameters, above the limit {MAX_TOTAL_PARAMS}")

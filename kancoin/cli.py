@@ -52,7 +52,7 @@ class SizeType(click.ParamType):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kancoin")
 def cli() -> None:
-    """kancoin: compress images as tiny neural networks (.inr files)."""
+    """kancoin: compress images and audio as tiny neural networks (.inr files)."""
 
 
 @cli.command()
@@ -61,9 +61,14 @@ def cli() -> None:
 @click.option(
     "--bpp",
     type=float,
-    default=codec.DEFAULT_BPP,
-    show_default=True,
-    help="Target rate in bits per pixel, header included; the file never exceeds it.",
+    help="Image rate in bits per pixel, header included; the file never exceeds it."
+    f"  [default: {codec.DEFAULT_BPP:g}]",
+)
+@click.option(
+    "--kbps",
+    type=float,
+    help="Audio rate in kilobits per second, header included; the file never exceeds it."
+    f"  [default: {codec.DEFAULT_KBPS:g}]",
 )
 @click.option(
     "--bits",
@@ -83,6 +88,9 @@ def cli() -> None:
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--steps", type=int, help="Training steps (overrides the preset).")
 @click.option("--time-budget", type=float, help="Seconds of fitting at most.")
+@click.option(
+    "--segment", type=float, help="Audio: seconds per network (default: 8 kbit of the rate)."
+)
 @click.option(
     "--sampler",
     type=click.Choice(["uniform", "full"]),
@@ -108,6 +116,7 @@ def encode(
     input_path,
     output,
     bpp,
+    kbps,
     bits,
     model,
     layers,
@@ -115,6 +124,7 @@ def encode(
     preset,
     steps,
     time_budget,
+    segment,
     sampler,
     seed,
     device,
@@ -125,10 +135,11 @@ def encode(
     force,
     quiet,
 ):
-    """Fit a network to INPUT and write it as a .inr file."""
+    """Fit a network to INPUT (image, or .wav/.flac audio) and write it as a .inr file."""
     output = output or input_path.with_suffix(".inr")
+    rates = {name: value for name, value in (("bpp", bpp), ("kbps", kbps)) if value is not None}
     config = codec.EncodeConfig(
-        bpp=bpp,
+        **rates,
         bits=bits,
         model=model,
         layers=layers,
@@ -136,6 +147,7 @@ def encode(
         preset=preset,
         steps=steps,
         time_budget=time_budget,
+        segment_seconds=segment,
         sampler=sampler,
         seed=seed,
         device=device,
@@ -149,9 +161,11 @@ def encode(
     if as_json:
         click.echo(json.dumps(summary))
     elif not quiet:
+        unit = result.header.signal.rate_unit
+        snr = f", SNR {summary['snr']:.2f} dB" if "snr" in summary else ""
         click.echo(
-            f"{summary['output']}: {summary['bytes']} bytes, {summary['bpp']:.4f} bpp, "
-            f"PSNR {summary['psnr']:.2f} dB (float {summary['psnr_float']:.2f} dB), "
+            f"{summary['output']}: {summary['bytes']} bytes, {summary[unit]:.4f} {unit}, "
+            f"PSNR {summary['psnr']:.2f} dB{snr} (float {summary['psnr_float']:.2f} dB), "
             f"{summary['model']}, {summary['params']} params, {summary['steps']} steps, "
             f"{summary['seconds']:.1f} s"
         )
@@ -159,34 +173,39 @@ def encode(
 
 @cli.command()
 @click.argument("input_path", metavar="FILE.inr", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Default: FILE.png")
-@click.option("--scale", type=float, help="Render at S times the original resolution.")
-@click.option("--size", type=SizeType(), help="Render at an explicit WIDTHxHEIGHT.")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Default: FILE.png or FILE.wav"
+)
+@click.option("--scale", type=float, help="Render at S times the resolution or sample rate.")
+@click.option("--size", type=SizeType(), help="Images: render at an explicit WIDTHxHEIGHT.")
+@click.option("--rate", "sample_rate", type=int, help="Audio: render at an explicit rate in Hz.")
 @click.option(
     "--max-pixels",
     type=int,
     default=codec.DEFAULT_MAX_PIXELS,
     show_default=True,
-    help="Refuse larger outputs (decompression-bomb guard).",
+    help="Refuse larger outputs, in pixels or audio frames (decompression-bomb guard).",
 )
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True)
-def decode(input_path, output, scale, size, max_pixels, device, force, quiet):
-    """Render a .inr file as an image at any resolution."""
-    output = output or input_path.with_suffix(".png")
-    image = codec.decode(
+def decode(input_path, output, scale, size, sample_rate, max_pixels, device, force, quiet):
+    """Render a .inr file as an image at any resolution, or audio at any sample rate."""
+    header, _ = codec.read_file(input_path)
+    output = output or input_path.with_suffix(codec.default_suffix(header))
+    decoded = codec.decode(
         input_path,
         output,
         scale=scale,
         size=size,
+        rate=sample_rate,
         max_pixels=max_pixels,
         device=device,
         force=force,
     )
     if not quiet:
-        height, width = image.shape[:2]
-        click.echo(f"{output}: {width}x{height}")
+        description = codec.describe_decoded(header, decoded, scale=scale, rate=sample_rate)
+        click.echo(f"{output}: {description}")
 
 
 @cli.command()
@@ -196,12 +215,13 @@ def info(input_path, as_json):
     """Describe a .inr file: signal, model, size, rate, PSNR if recorded."""
     header, _ = codec.read_file(input_path)
     size = input_path.stat().st_size
+    unit = header.signal.rate_unit
     fields = {
         "file": str(input_path),
         "bytes": size,
         "signal": header.signal.describe(),
         **{k: v for k, v in vars(header.signal).items()},
-        "bpp": round(8 * size / header.signal.samples, 6),
+        unit: round(header.signal.rate(8 * size), 6),
         "psnr": header.psnr,
         "model": header.spec.describe(),
         "model_id": header.spec.model_id,
@@ -229,7 +249,7 @@ def info(input_path, as_json):
     click.echo(f"{input_path}: kancoin .inr v1, {fields['signal']}")
     click.echo(
         f"  size    {size} bytes ({fields['header_bytes']} header, "
-        f"{fields['payload_bytes']} payload, 4 CRC), {fields['bpp']:.4f} bpp"
+        f"{fields['payload_bytes']} payload, 4 CRC), {fields[unit]:.4f} {unit}"
     )
     click.echo(f"  psnr    {psnr}")
     click.echo(f"  model   {fields['model']}, {fields['params']} params")

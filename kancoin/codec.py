@@ -1,7 +1,9 @@
-"""The codec: signal -> fitted network -> quantized, entropy-coded .inr bytes, and back.
+"""The codec: signal -> fitted networks -> quantized, entropy-coded .inr bytes, and back.
 
 `encode` runs the closed loop: after writing the bytes it decodes them with the decoder's
-own code path and reports distortion of the 8-bit output and rate of the real bytes.
+own code path and reports distortion of the written output (8-bit image, 16-bit audio) and
+rate of the real bytes. The loop is shared by every signal kind; kancoin/adapters.py holds
+what differs between images and audio.
 """
 
 from __future__ import annotations
@@ -13,37 +15,31 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kancoin import allocation, bitstream, entropy, rate
-from kancoin.bitstream import Header, ImageInfo, TensorCoding
+from kancoin import adapters, allocation, bitstream, entropy, rate
+from kancoin.adapters import DefaultRate, Part
+from kancoin.bitstream import Header, TensorCoding
 from kancoin.device import resolve_device, set_threads
 from kancoin.errors import InputError, LimitError, RateError, UsageError
 from kancoin.fileio import check_output, write_atomic, write_bytes_atomic
-from kancoin.fit import FitConfig, fit
+from kancoin.fit import FitConfig, FitResult, fit
 from kancoin.fit.select import STEP_KINDS
 from kancoin.fit.trainer import ProgressFn
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import get_preset
 from kancoin.quant import dequantize
 from kancoin.render import render
-from kancoin.signals import (
-    check_output_pixels,
-    image_grid,
-    image_to_pil,
-    load_image,
-    psnr,
-    psnr_from_mse,
-    to_uint8,
-)
+from kancoin.signals import psnr_from_mse
 
-DEFAULT_BPP = 0.3
+DEFAULT_BPP = DefaultRate(0.3)
+DEFAULT_KBPS = DefaultRate(32.0)
 AUTO_LOSS_DB = 0.1  # --bits auto without a rate: quantization may cost at most this much
-ALLOCATION_PIXELS = 16384  # coordinates the bit allocation measures distortion on
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb threshold
 
 
 @dataclass(frozen=True)
 class EncodeConfig:
-    bpp: float | None = DEFAULT_BPP
+    bpp: float | None = DEFAULT_BPP  # images
+    kbps: float | None = DEFAULT_KBPS  # audio
     bits: int | None = None  # None: automatic per-tensor allocation
     model: str = "siren"
     layers: int | None = None
@@ -57,10 +53,18 @@ class EncodeConfig:
     threads: int | None = None
     keep_alpha: bool = False
     step: str = "fast"  # training step: "fast" or "autograd" (kancoin.fit.select)
+    segment_seconds: float | None = None  # audio; None: from the rate (adapters)
+    w0_first: float | None = None  # None: the signal kind's default (SIREN only)
 
     def __post_init__(self) -> None:
         if self.bpp is not None and not 0 < self.bpp <= 64:
             raise UsageError(f"--bpp must be in (0, 64], got {self.bpp}")
+        if self.kbps is not None and not 0 < self.kbps <= 10_000:
+            raise UsageError(f"--kbps must be in (0, 10000], got {self.kbps}")
+        if self.segment_seconds is not None and not 0 < self.segment_seconds <= 60:
+            raise UsageError(f"--segment must be in (0, 60] seconds, got {self.segment_seconds}")
+        if self.w0_first is not None and not 1e-3 <= self.w0_first <= 1e6:
+            raise UsageError(f"w0_first must be in [0.001, 1e6], got {self.w0_first}")
         if self.bits is not None and not 2 <= self.bits <= 16:
             raise UsageError(f"--bits must be auto or 2..16, got {self.bits}")
         if (self.layers is None) != (self.width is None):
@@ -84,17 +88,18 @@ class EncodeConfig:
 class EncodeResult:
     data: bytes
     header: Header
-    psnr: float  # of the 8-bit decoded image, from the real bytes
-    psnr_float: float  # of the float network before quantization
-    psnr_quantized: float  # of the float render of the quantized network
-    steps: int
+    psnr: float  # of the decoded output as written (8-bit image, 16-bit audio), real bytes
+    psnr_float: float  # of the float networks before quantization
+    psnr_quantized: float  # of the float render of the quantized networks
+    steps: int  # per network (the mean, when segments stop at a time budget)
     fit_seconds: float
     seconds: float
     device: str
     output: Path | None = None
     input: Path | None = None
-    history: list = field(default_factory=list)
+    history: list = field(default_factory=list)  # the fit's (step, s, psnr), one network only
     fit_cpu_seconds: float = 0.0
+    snr: float | None = None  # audio: signal-to-noise ratio of the decoded waveform, dB
 
     @property
     def num_bytes(self) -> int:
@@ -104,24 +109,28 @@ class EncodeResult:
     def bpp(self) -> float:
         return 8 * len(self.data) / self.header.signal.samples
 
+    @property
+    def rate(self) -> float:
+        """In the signal's unit: bpp for images, kbps for audio."""
+        return self.header.signal.rate(8 * len(self.data))
+
     def bit_depths(self) -> list[int]:
         return [c.entropy.max_abs.bit_length() + 1 for c in self.header.tensors]
 
     def summary(self) -> dict:
-        return {
+        params = self.header.spec.num_params() * self.header.networks
+        summary = {
             "input": str(self.input) if self.input else None,
             "output": str(self.output) if self.output else None,
             "bytes": self.num_bytes,
-            "bpp": round(self.bpp, 6),
+            self.header.signal.rate_unit: round(self.rate, 6),
             "psnr": round(self.psnr, 4),
             "psnr_float": round(self.psnr_float, 4),
             "psnr_quantized": round(self.psnr_quantized, 4),
             "model": self.header.spec.describe(),
-            "params": self.header.spec.num_params() * self.header.networks,
+            "params": params,
             "bits": self.bit_depths(),
-            "mean_bits_per_param": round(
-                8 * self.header.payload_words * 4 / max(1, self.header.spec.num_params()), 3
-            ),
+            "mean_bits_per_param": round(8 * self.header.payload_words * 4 / max(1, params), 3),
             "steps": self.steps,
             "seconds": round(self.seconds, 3),
             "fit_seconds": round(self.fit_seconds, 3),
@@ -129,23 +138,10 @@ class EncodeResult:
             "device": self.device,
             "signal": self.header.signal.describe(),
         }
-
-
-def load_signal(source, *, keep_alpha: bool = False) -> np.ndarray:
-    """Array (HxW, HxWxC; uint8 or float in [0, 1]) or path -> float32 HxWxC."""
-    if isinstance(source, str | Path):
-        return load_image(source, keep_alpha=keep_alpha)
-    array = np.asarray(source)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or 0 in array.shape:
-        raise InputError(f"expected an HxW or HxWxC image with C in 1, 3, 4; got {array.shape}")
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    array = array.astype(np.float32)
-    if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
-        raise InputError("float images must hold finite values in [0, 1]")
-    return array
+        if self.snr is not None:
+            summary["snr"] = round(self.snr, 4)
+            summary["networks"] = self.header.networks
+        return summary
 
 
 def encode(
@@ -155,92 +151,132 @@ def encode(
     config: EncodeConfig | None = None,
     progress: ProgressFn | None = None,
     force: bool = False,
+    sample_rate: int | None = None,
     **options,
 ) -> EncodeResult:
-    """Compress an image (array or path) to .inr bytes; write them to `output` if given.
+    """Compress an image or audio clip (array or path) to .inr bytes; write them to `output`.
 
-    Keyword options are EncodeConfig fields (e.g. bpp=0.3, steps=300, model="siren").
+    Paths ending in .wav or .flac are audio; an array is audio when `sample_rate` is given
+    (frames or frames x channels, int16 or float in [-1, 1]), an image otherwise.
+    Keyword options are EncodeConfig fields (e.g. bpp=0.3 or kbps=32, steps=300).
     """
     started = time.perf_counter()
     config = replace(config or EncodeConfig(), **options)
     if output is not None:
         inputs = (source,) if isinstance(source, str | Path) else ()
         output = check_output(output, inputs=inputs, force=force)
-    image = load_signal(source, keep_alpha=config.keep_alpha)
-    height, width, channels = image.shape
-    info = ImageInfo(height=height, width=width, channels=channels)
+    kind = adapters.for_source(source, config, sample_rate=sample_rate)
+    info = kind.info
     preset = get_preset(config.preset)
     device = resolve_device(config.device)
     set_threads(config.threads)
     torch.manual_seed(config.seed)
 
-    budget = None if config.bpp is None else config.bpp * info.samples
-    spec = _choose_spec(config, info, preset, budget)
-    model = spec.build().to(device)
-    coords = image_grid(height, width).to(device)
-    targets = torch.from_numpy(image.reshape(-1, channels)).to(device)
+    budget = kind.budget_bits(config)
+    spec = _choose_spec(config, kind, kind.max_layers(preset), budget)
+    if spec.num_params() * info.networks > bitstream.MAX_TOTAL_PARAMS:
+        raise InputError(
+            f"{info.describe()} needs {spec.num_params() * info.networks} parameters at this "
+            f"rate, above the {bitstream.MAX_TOTAL_PARAMS} one file may hold; lower the rate"
+        )
+    models = [spec.build().to(device) for _ in range(info.networks)]
+    fits = _fit_parts(models, kind, config, preset, device, progress)
 
-    fit_config = FitConfig(
-        steps=config.steps
-        if config.steps is not None
-        else (None if config.time_budget is not None else preset.steps),
-        time_budget=config.time_budget,
-        lr=preset.lr * spec.lr_scale,
-        sampler=config.sampler,
-        batch_fraction=preset.batch_fraction,
-        seed=config.seed,
-        step=config.step,
-    )
-    fitted = fit(model, coords, targets, fit_config, progress=progress)
-
-    data, payload, psnr_quantized = _quantize_and_write(
-        model, spec, info, config, budget, coords, targets
-    )
-    # closed loop: the decoder's own path on the real bytes, measured on 8-bit output
+    data, payload, psnr_quantized = _quantize_and_write(models, spec, kind, config, budget, device)
+    # closed loop: the decoder's own path on the real bytes, measured on the written output
     header, _ = bitstream.read(data)
-    decoded = decode(data, device=str(device))
-    measured = psnr(original=image, reconstruction=to_uint8(decoded).astype(np.float32) / 255)
-    data = bitstream.write(replace(header, psnr=measured), payload)  # same size: field reserved
+    metrics = kind.measure(decode(data, device=str(device)))
+    data = bitstream.write(replace(header, psnr=metrics["psnr"]), payload)  # field reserved
     if output is not None:
         write_bytes_atomic(output, data)
     return EncodeResult(
         data=data,
         header=bitstream.read(data)[0],
-        psnr=measured,
-        psnr_float=fitted.psnr,
+        psnr=metrics["psnr"],
+        psnr_float=_combined_psnr([f.psnr for f in fits], kind.weights()),
         psnr_quantized=psnr_quantized,
-        steps=fitted.steps,
-        fit_seconds=fitted.seconds,
+        steps=round(sum(f.steps for f in fits) / len(fits)),
+        fit_seconds=sum(f.seconds for f in fits),
         seconds=time.perf_counter() - started,
         device=str(device),
         output=Path(output) if output is not None else None,
         input=Path(source) if isinstance(source, str | Path) else None,
-        history=fitted.history,
-        fit_cpu_seconds=fitted.cpu_seconds,
+        history=fits[0].history if len(fits) == 1 else [],
+        fit_cpu_seconds=sum(f.cpu_seconds for f in fits),
+        snr=metrics.get("snr"),
     )
 
 
-def _choose_spec(config: EncodeConfig, info: ImageInfo, preset, budget: float | None) -> ModelSpec:
-    base = spec_class_by_name(config.model)(in_features=2, out_features=info.channels)
+def _choose_spec(config: EncodeConfig, kind, max_layers: int, budget: float | None) -> ModelSpec:
+    base = kind.base_spec(config)
     if config.layers is not None:
         return base.replace(layers=config.layers, width=config.width)
     if budget is None:
         return base
     bits_per_param = float(config.bits) if config.bits else rate.BITS_PER_PARAM[config.model]
     return rate.plan(
-        base, info, budget, max_layers=preset.max_layers, bits_per_param=bits_per_param
+        base,
+        kind.info,
+        budget,
+        max_layers=max_layers,
+        bits_per_param=bits_per_param,
+        networks=kind.info.networks,
     )
 
 
-def _quantize_and_write(model, spec, info, config, budget, coords, targets):
-    """Choose steps per tensor, write the file, and coarsen until it fits the budget."""
+def _fit_parts(models, kind, config, preset, device, progress) -> list[FitResult]:
+    """Fit each part's network in turn; a time budget is shared out by part size."""
+    steps = config.steps
+    if steps is None and config.time_budget is None:
+        steps = preset.steps
+    fits, done_before = [], 0.0
+    for index, model in enumerate(models):
+        part = kind.part(index, device)
+        fit_config = FitConfig(
+            steps=steps,
+            time_budget=None if config.time_budget is None else config.time_budget * part.weight,
+            lr=preset.lr * model.spec.lr_scale,
+            sampler=config.sampler,
+            batch_fraction=preset.batch_fraction,
+            seed=config.seed + index,
+            step=config.step,
+        )
+        report = None if progress is None else _part_progress(progress, done_before, part.weight)
+        fits.append(fit(model, part.coords, part.targets, fit_config, progress=report))
+        done_before += part.weight
+    return fits
+
+
+def _part_progress(progress: ProgressFn, before: float, weight: float) -> ProgressFn:
+    def report(step: int, done: float, psnr: float, elapsed: float) -> None:
+        progress(step, before + weight * done, psnr, elapsed)
+
+    return report
+
+
+def _combined_psnr(psnrs: list[float], weights: list[float]) -> float:
+    """PSNR of the whole signal from its parts' PSNRs (MSEs weighted by part size)."""
+    return psnr_from_mse(sum(w * 10 ** (-p / 10) for w, p in zip(weights, psnrs, strict=True)))
+
+
+def _quantize_and_write(models, spec, kind, config, budget, device):
+    """Choose steps per tensor, write the file, and coarsen until it fits the budget.
+
+    One Lagrangian spans every network's tensors: each part's distortions are weighted by
+    its share of the signal, so bits go wherever they lower the whole signal's MSE most.
+    """
     generator = torch.Generator().manual_seed(config.seed)
-    count = min(ALLOCATION_PIXELS, coords.shape[0])
-    subset = torch.randperm(coords.shape[0], generator=generator)[:count].to(coords.device)
-    sub_coords, sub_targets = coords[subset], targets[subset]
     max_bits = config.bits or allocation.MAX_BITS
-    base_mse, table = allocation.candidate_table(model, sub_coords, sub_targets, max_bits=max_bits)
-    fixed = rate.header_bits(spec, info) + rate.PAYLOAD_SLACK_BITS
+    base_mse, table = 0.0, []
+    for index, model in enumerate(models):
+        part = _allocation_subset(kind.part(index, device), kind.allocation_samples, generator)
+        mse, part_table = allocation.candidate_table(
+            model, part.coords, part.targets, max_bits=max_bits
+        )
+        base_mse += part.weight * mse
+        table += allocation.weighted(part_table, part.weight)
+    info = kind.info
+    fixed = rate.header_bits(spec, info, info.networks) + rate.PAYLOAD_SLACK_BITS
     if budget is not None:
         chosen = allocation.for_rate(table, budget - fixed)
         if chosen is not None:
@@ -248,7 +284,8 @@ def _quantize_and_write(model, spec, info, config, budget, coords, targets):
         if chosen is None:
             raise RateError(
                 f"{spec.describe()} cannot be coded in {budget:.0f} bits even at "
-                f"{allocation.MIN_BITS} bits per weight; lower --layers/--width or raise --bpp"
+                f"{allocation.MIN_BITS} bits per weight; lower --layers/--width or raise "
+                f"{kind.rate_option}"
             )
     elif config.bits is not None:
         chosen = allocation.pick(table, 0.0)  # finest allowed = the requested depth
@@ -258,35 +295,55 @@ def _quantize_and_write(model, spec, info, config, budget, coords, targets):
         data, payload = _write(chosen, spec, info)
         if budget is None or 8 * len(data) <= budget:
             break
-        chosen = allocation.coarser(table, chosen)
+        # coarsen by the estimated overshoot before writing again: one write per notch
+        # would cost quadratic time in the number of networks
+        chosen = allocation.coarser_by(table, chosen, 8 * len(data) - budget)
         if chosen is None:
             raise RateError(f"cannot fit {spec.describe()} in {budget:.0f} bits")
-    allocation.load_quantized(model, chosen)
-    prediction = render(model, coords).clamp_(0, 1)
-    return data, payload, psnr_from_mse(float((prediction - targets).pow(2).mean()))
+    mse = 0.0
+    for model, share in zip(models, allocation.split(chosen, len(models)), strict=True):
+        allocation.load_quantized(model, share)
+    for index, model in enumerate(models):
+        part = kind.part(index, device)
+        prediction = render(model, part.coords).clamp_(0, 1)
+        mse += part.weight * float((prediction - part.targets).pow(2).mean())
+    return data, payload, psnr_from_mse(mse)
 
 
-def _write(chosen: allocation.Allocation, spec: ModelSpec, info: ImageInfo):
+def _allocation_subset(part: Part, samples: int, generator: torch.Generator) -> Part:
+    """A fixed random subset of the part's coordinates to measure distortions on."""
+    count = min(samples, part.coords.shape[0])
+    subset = torch.randperm(part.coords.shape[0], generator=generator)[:count]
+    subset = subset.to(part.coords.device)
+    return Part(part.coords[subset], part.targets[subset], part.weight)
+
+
+def _write(chosen: allocation.Allocation, spec: ModelSpec, info):
     """File bytes and payload; the PSNR field is reserved now and filled after decoding."""
     codings = tuple(TensorCoding(c.step_index, c.entropy) for c in chosen.choices)
     payload = entropy.encode([(c.ints, c.entropy) for c in chosen.choices])
-    header = Header(signal=info, spec=spec, networks=1, tensors=codings, psnr=0.0)
+    header = Header(signal=info, spec=spec, networks=info.networks, tensors=codings, psnr=0.0)
     return bitstream.write(header, payload), payload
 
 
-def load_model(header: Header, payload: bytes, device: torch.device) -> torch.nn.Module:
-    """Rebuild the network from a parsed header and its payload."""
+def load_models(header: Header, payload: bytes, device: torch.device) -> list[torch.nn.Module]:
+    """Rebuild every network of a parsed file from its header and payload."""
     counts = header.tensor_counts()
-    ints = entropy.decode(
-        payload, list(zip(counts, (t.entropy for t in header.tensors), strict=True))
+    ints = iter(
+        entropy.decode(payload, list(zip(counts, (t.entropy for t in header.tensors), strict=True)))
     )
-    model = header.spec.build()
-    with torch.no_grad():
-        for tensor, values, coding in zip(model.coded_tensors(), ints, header.tensors, strict=True):
-            tensor.copy_(
-                torch.from_numpy(dequantize(values, coding.step_index)).reshape(tensor.shape)
-            )
-    return model.to(device).eval()
+    codings = iter(header.tensors)
+    models = []
+    for _ in range(header.networks):
+        model = header.spec.build()
+        with torch.no_grad():
+            for tensor in model.coded_tensors():
+                values, coding = next(ints), next(codings)
+                tensor.copy_(
+                    torch.from_numpy(dequantize(values, coding.step_index)).reshape(tensor.shape)
+                )
+        models.append(model.to(device).eval())
+    return models
 
 
 def read_file(source) -> tuple[Header, bytes]:
@@ -302,23 +359,9 @@ def read_file(source) -> tuple[Header, bytes]:
     return bitstream.read(bytes(source))
 
 
-def output_size(
-    header: Header, *, scale: float | None, size: tuple[int, int] | None, max_pixels: int
-) -> tuple[int, int]:
-    """(width, height) to render, checked against the cap before any allocation."""
-    signal = header.signal
-    if scale is not None and size is not None:
-        raise UsageError("give --scale or --size, not both")
-    if size is not None:
-        width, height = size
-    elif scale is not None:
-        if not 0 < scale <= 1024:
-            raise UsageError(f"--scale must be in (0, 1024], got {scale}")
-        width, height = max(1, round(signal.width * scale)), max(1, round(signal.height * scale))
-    else:
-        width, height = signal.width, signal.height
-    check_output_pixels(width, height, max_pixels)
-    return width, height
+def default_suffix(header: Header) -> str:
+    """What `kancoin decode` writes when no output is named: .png or .wav."""
+    return adapters.for_header(header).default_suffix
 
 
 def decode(
@@ -327,40 +370,32 @@ def decode(
     *,
     scale: float | None = None,
     size: tuple[int, int] | None = None,
+    rate: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     device: str = "auto",
     force: bool = False,
 ) -> np.ndarray:
-    """Render a .inr (bytes or path) as float32 HxWxC in [0, 1]; save it if output is given."""
+    """Render a .inr (bytes or path); save it if output is given.
+
+    Images: float32 HxWxC in [0, 1], at `scale` or `size`. Audio: float32 frames x channels
+    in [-1, 1] over the clip's duration, at `scale` times its sample rate or at `rate` Hz;
+    `max_pixels` caps the output frames.
+    """
     if output is not None:
         inputs = (source,) if isinstance(source, str | Path) else ()
         output = check_output(output, inputs=inputs, force=force)
-        image_format = _image_format(output)
     header, payload = read_file(source)
-    width, height = output_size(header, scale=scale, size=size, max_pixels=max_pixels)
-    torch_device = resolve_device(device)
-    model = load_model(header, payload, torch_device)
-    coords = image_grid(height, width).to(torch_device)
-    pixels = render(model, coords).clamp_(0.0, 1.0)
-    image = pixels.reshape(height, width, header.signal.channels).cpu().numpy()
+    kind = adapters.for_header(header)
     if output is not None:
-        pil = image_to_pil(image)
-        write_atomic(output, lambda path: pil.save(path, format=image_format))
-    return image
+        kind.check_format(output)
+    target = kind.output_size(scale=scale, size=size, rate=rate, max_samples=max_pixels)
+    torch_device = resolve_device(device)
+    signal = kind.render(load_models(header, payload, torch_device), target, torch_device)
+    if output is not None:
+        write_atomic(output, lambda path: kind.save(path, signal, target))
+    return signal
 
 
-def _image_format(path: Path) -> str:
-    suffix = Path(path).suffix.lower()
-    formats = {
-        ".png": "PNG",
-        ".jpg": "JPEG",
-        ".jpeg": "JPEG",
-        ".bmp": "BMP",
-        ".tif": "TIFF",
-        ".tiff": "TIFF",
-        ".ppm": "PPM",
-        ".webp": "WEBP",
-    }
-    if suffix not in formats:
-        raise UsageError(f"cannot tell the image format from {path.name!r}; use .png")
-    return formats[suffix]
+def describe_decoded(header: Header, signal: np.ndarray, *, scale=None, rate=None) -> str:
+    """One line on what decode produced: WxH for images, frames and rate for audio."""
+    return adapters.for_header(header).describe_output(signal, scale=scale, rate=rate)

@@ -28,15 +28,22 @@ def header_bits(spec: ModelSpec, signal, networks: int = 1) -> int:
 
 
 def plan(
-    base: ModelSpec, signal, budget_bits: float, *, max_layers: int, bits_per_param: float
+    base: ModelSpec,
+    signal,
+    budget_bits: float,
+    *,
+    max_layers: int,
+    bits_per_param: float,
+    networks: int = 1,
 ) -> ModelSpec:
-    """The deepest spec (up to max_layers, and the family's own cap) that fits the budget
-    and is at least WIDTH_PER_LAYER units wide per layer; the widest shallow one otherwise."""
+    """The deepest spec (up to max_layers, and the family's own cap) whose `networks` copies
+    fit the budget and that is at least WIDTH_PER_LAYER units wide per layer; the widest
+    shallow one otherwise."""
     fallback = None
     if base.plan_max_layers is not None:
         max_layers = min(max_layers, base.plan_max_layers)
     for layers in range(max_layers, 0, -1):
-        width = _widest(base, signal, layers, budget_bits, bits_per_param)
+        width = _widest(base, signal, layers, budget_bits, bits_per_param, networks)
         if width is None:
             continue
         spec = base.replace(layers=layers, width=width)
@@ -48,19 +55,22 @@ def plan(
         smallest = base.replace(layers=1, width=MIN_WIDTH)
         raise RateError(
             f"a budget of {budget_bits:.0f} bits is too small: even a {smallest.describe()} "
-            f"needs about {expected_bits(smallest, signal, bits_per_param):.0f} bits"
+            f"needs about {expected_bits(smallest, signal, bits_per_param, networks):.0f} bits"
         )
     return fallback
 
 
-def expected_bits(spec: ModelSpec, signal, bits_per_param: float) -> float:
-    return header_bits(spec, signal) + PAYLOAD_SLACK_BITS + bits_per_param * spec.num_params()
+def expected_bits(spec: ModelSpec, signal, bits_per_param: float, networks: int = 1) -> float:
+    params = spec.num_params() * networks
+    return header_bits(spec, signal, networks) + PAYLOAD_SLACK_BITS + bits_per_param * params
 
 
-def _widest(base, signal, layers: int, budget: float, bits_per_param: float) -> int | None:
+def _widest(
+    base, signal, layers: int, budget: float, bits_per_param: float, networks: int
+) -> int | None:
     def fits(width: int) -> bool:
         spec = base.replace(layers=layers, width=width)
-        return expected_bits(spec, signal, bits_per_param) <= budget
+        return expected_bits(spec, signal, bits_per_param, networks) <= budget
 
     lo, hi = MIN_WIDTH, 4095
     if not fits(lo):
