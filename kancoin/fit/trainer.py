@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from kancoin.fit.samplers import FitContext, make_sampler
+from kancoin.fit.samplers import FitContext, SamplerOptions, make_sampler
 from kancoin.fit.steps import StepFn, autograd_step
 from kancoin.render import render
 from kancoin.signals import psnr_from_mse
@@ -28,6 +28,7 @@ class FitConfig:
     final_lr_ratio: float = 0.05
     sampler: str = "uniform"
     batch_fraction: float = 0.2
+    sampler_options: SamplerOptions = field(default_factory=SamplerOptions)
     evals: int = 8  # full-signal evaluations over the run, to keep the best state
     seed: int = 0
 
@@ -65,7 +66,11 @@ def fit(
         raise ValueError("fitting needs a bound: steps or time_budget")
     generator = torch.Generator().manual_seed(config.seed)
     sampler = make_sampler(
-        config.sampler, coords.shape[0], fraction=config.batch_fraction, generator=generator
+        config.sampler,
+        coords.shape[0],
+        fraction=config.batch_fraction,
+        generator=generator,
+        options=config.sampler_options,
     )
     context = FitContext(model, coords, targets)
     if hasattr(model, "init_output"):
