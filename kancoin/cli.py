@@ -15,6 +15,8 @@ import click
 from kancoin import codec
 from kancoin.device import DEVICE_CHOICES
 from kancoin.errors import KancoinError
+from kancoin.fit import SAMPLERS, SamplerOptions
+from kancoin.fit.nint import NINT_MODES
 from kancoin.presets import PRESETS
 from kancoin.progress import FitProgress
 
@@ -78,10 +80,17 @@ def cli() -> None:
 @click.option("--time-budget", type=float, help="Seconds of fitting at most.")
 @click.option(
     "--sampler",
-    type=click.Choice(["uniform", "full"]),
+    type=click.Choice(list(SAMPLERS)),
     default="uniform",
     show_default=True,
-    help="Which coordinates each step trains on.",
+    help="Which coordinates each step trains on (docs/SAMPLING.md).",
+)
+@click.option(
+    "--nint-mode",
+    type=click.Choice(NINT_MODES),
+    default=SamplerOptions.nint_mode,
+    show_default=True,
+    help="With --sampler nint: the published method (paper) or kancoin's variant.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
@@ -102,6 +111,7 @@ def encode(
     steps,
     time_budget,
     sampler,
+    nint_mode,
     seed,
     device,
     threads,
@@ -122,6 +132,7 @@ def encode(
         steps=steps,
         time_budget=time_budget,
         sampler=sampler,
+        sampler_options=SamplerOptions(nint_mode=nint_mode),
         seed=seed,
         device=device,
         threads=threads,

@@ -18,7 +18,7 @@ from kancoin.bitstream import Header, ImageInfo, TensorCoding
 from kancoin.device import resolve_device, set_threads
 from kancoin.errors import InputError, LimitError, RateError, UsageError
 from kancoin.fileio import check_output, write_atomic, write_bytes_atomic
-from kancoin.fit import FitConfig, fit
+from kancoin.fit import SAMPLERS, FitConfig, SamplerOptions, fit
 from kancoin.fit.trainer import ProgressFn
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import get_preset
@@ -51,6 +51,7 @@ class EncodeConfig:
     steps: int | None = None  # overrides the preset's step count
     time_budget: float | None = None
     sampler: str = "uniform"
+    sampler_options: SamplerOptions = field(default_factory=SamplerOptions)
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -74,6 +75,8 @@ class EncodeConfig:
             spec_class_by_name(self.model)
         except (ValueError, KeyError) as exc:
             raise UsageError(f"unknown model or preset: {exc}") from None
+        if self.sampler not in SAMPLERS:
+            raise UsageError(f"unknown sampler {self.sampler!r} (have: {', '.join(SAMPLERS)})")
 
 
 @dataclass
@@ -181,6 +184,7 @@ def encode(
         time_budget=config.time_budget,
         lr=preset.lr,
         sampler=config.sampler,
+        sampler_options=config.sampler_options,
         batch_fraction=preset.batch_fraction,
         seed=config.seed,
     )

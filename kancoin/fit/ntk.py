@@ -9,6 +9,8 @@ memory stays bounded by the chunk, not the image.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from torch.func import functional_call, jvp
@@ -67,7 +69,9 @@ def jvp_outputs(
         return functional_call(model, p, (x,))
 
     parts = []
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # on first use torch scripts its forward-mode decompositions, with a deprecation warning
+        warnings.filterwarnings("ignore", ".*torch.jit.script", DeprecationWarning)
         for start in range(0, coords.shape[0], chunk):
             x = coords[start : start + chunk]
             _, moved = jvp(lambda p, x=x: outputs_at(p, x), (params,), (tangent,))
