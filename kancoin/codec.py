@@ -52,6 +52,7 @@ class EncodeConfig:
     time_budget: float | None = None
     sampler: str = "uniform"
     sampler_options: SamplerOptions = field(default_factory=SamplerOptions)
+    batch_fraction: float | None = None  # overrides the preset's share of coordinates per step
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -75,6 +76,8 @@ class EncodeConfig:
             spec_class_by_name(self.model)
         except (ValueError, KeyError) as exc:
             raise UsageError(f"unknown model or preset: {exc}") from None
+        if self.batch_fraction is not None and not 0 < self.batch_fraction <= 1:
+            raise UsageError(f"batch fraction must be in (0, 1], got {self.batch_fraction}")
         if self.sampler not in SAMPLERS:
             raise UsageError(f"unknown sampler {self.sampler!r} (have: {', '.join(SAMPLERS)})")
 
@@ -185,7 +188,7 @@ def encode(
         lr=preset.lr,
         sampler=config.sampler,
         sampler_options=config.sampler_options,
-        batch_fraction=preset.batch_fraction,
+        batch_fraction=config.batch_fraction or preset.batch_fraction,
         seed=config.seed,
     )
     fitted = fit(model, coords, targets, fit_config, progress=progress)

@@ -8,11 +8,13 @@ coordinate (kancoin.fit.ntk computes it without forming K).
 (1 - xi) exp(-lambda t / alpha) of top scores (recomputed every alpha rounds, the chosen
 coordinates kept in between) and the rest top residuals from a full pass every round.
 
-`importance` mode is kancoin's: the batch is drawn in proportion to score, mixed with uniform,
-with importance weights that keep the gradient unbiased (kancoin.fit.importance). A score is
-leverage x residual: residuals come for free from each step's own errors, and the leverage
-|(K g)_i| / |g_i| is measured by NINT's product on a random pool every few rounds.
-docs/SAMPLING.md has the measurements behind these choices.
+`importance` mode is kancoin's: each coordinate joins the batch with a chance that is half
+even, half in proportion to its score, and its loss is weighted by the inverse of that chance,
+so the gradient stays unbiased (kancoin.fit.importance). The score is the residual, which each
+step reports for free for the coordinates it trained on, optionally times an NTK leverage
+|(K g)_i| / |g_i| measured by NINT's product on a random pool (`nint_leverage_every`). That
+leverage is off by default: on this project's CPU it measured no gain for its cost, and the
+paper's ranked selection lost to uniform sampling. docs/SAMPLING.md has the numbers.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class NintSampler(Sampler):
             )
         self._ntk_indices = torch.empty(0, dtype=torch.long)
         self._ntk_active = True
-        self.residual = torch.full((num_coords,), math.nan)
+        self.residual = torch.ones(num_coords)
         self.leverage = torch.ones(num_coords)
 
     def select(self, step: int, context: FitContext) -> Batch:
@@ -90,14 +92,13 @@ class NintSampler(Sampler):
 
     def _importance(self, step: int, context: FitContext) -> Batch:
         o = self.options
-        if o.nint_refresh_every and step % o.nint_refresh_every == 0:
+        if step == 0:
+            # before any step the network outputs about the signal's mean (init_output)
+            self.residual = (context.targets - context.targets.mean(dim=0)).norm(dim=1).cpu()
+        if o.nint_leverage_every and step % o.nint_leverage_every == 0:
             self._measure_leverage(context)
-        scores = self.leverage * self.residual
-        known = ~torch.isnan(scores)
-        fill = float(scores[known].mean()) if bool(known.any()) else 1.0
-        scores = torch.where(known, scores, fill)
         return importance_batch(
-            scores,
+            self.leverage * self.residual,
             self.batch_size,
             mix=o.nint_mix,
             generator=self.generator,
@@ -106,7 +107,7 @@ class NintSampler(Sampler):
 
     def _measure_leverage(self, context: FitContext) -> None:
         """NINT scores on a random pool, kept as leverage relative to the pool median."""
-        count = max(1, round(self.options.nint_pool * self.num_coords))
+        count = max(1, round(self.options.nint_leverage_pool * self.num_coords))
         pool = torch.randperm(self.num_coords, generator=self.generator)[:count]
         on_device = pool.to(context.coords.device)
         scores, residual = ntk_scores(

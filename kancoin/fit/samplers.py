@@ -16,12 +16,16 @@ from kancoin.render import render
 
 @dataclass(frozen=True)
 class SamplerOptions:
-    """Hyperparameters of the ranked samplers; NINT's symbols in brackets.
+    """Hyperparameters of the ranked and importance samplers; NINT's symbols in brackets.
 
-    uniform_share (xi): share of each batch drawn uniformly at random. refresh_every (alpha):
-    rounds between full refreshes of the scores. ntk_decay (lambda): the NTK share of a paper
-    NINT batch is (1 - xi) exp(-lambda t / alpha). The nint_* fields steer kancoin's own mode
-    (kancoin.fit.nint documents them).
+    uniform_share (xi): share of each `error` or paper-NINT batch drawn uniformly at random.
+    refresh_every (alpha): rounds between full score refreshes. ntk_decay (lambda): the NTK
+    share of a paper-NINT batch is (1 - xi) exp(-lambda t / alpha).
+    nint_mode: "paper" (the published method) or "importance" (kancoin's, the default).
+    nint_mix: share of an importance batch spread evenly; the rest follows the scores.
+    nint_leverage_every: rounds between NTK leverage measurements (0: never, scores are the
+    residuals alone). nint_leverage_pool: share of coordinates measured each time.
+    docs/SAMPLING.md has the measurements behind the defaults.
     """
 
     uniform_share: float = 0.7
@@ -29,17 +33,17 @@ class SamplerOptions:
     ntk_decay: float = 1.0
     nint_mode: str = "importance"
     nint_mix: float = 0.5
-    nint_refresh_every: int = 100
-    nint_pool: float = 0.25
+    nint_leverage_every: int = 0
+    nint_leverage_pool: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.uniform_share <= 1.0:
             raise ValueError("uniform share must be in [0, 1]")
         if not 0.0 <= self.nint_mix <= 1.0:
             raise ValueError("nint mix must be in [0, 1]")
-        if not 0.0 < self.nint_pool <= 1.0:
+        if not 0.0 < self.nint_leverage_pool <= 1.0:
             raise ValueError("nint pool must be in (0, 1]")
-        if self.refresh_every < 1 or self.nint_refresh_every < 0:
+        if self.refresh_every < 1 or self.nint_leverage_every < 0:
             raise ValueError("refresh intervals must be positive")
         if self.ntk_decay < 0:
             raise ValueError("ntk decay must be non-negative")
@@ -112,8 +116,9 @@ class ErrorSampler(Sampler):
     """Error-only teaching (INT): the largest residuals, plus a uniform share xi.
 
     Every alpha rounds one no-grad pass measures the residual of every coordinate; in between,
-    each step's own squared errors update the coordinates it trained on (for free), so a
-    coordinate that was just fitted drops down the ranking instead of being picked again.
+    each step's own squared errors (measured before its update) replace those of the
+    coordinates it trained on, at no cost. No importance weights: the ranked share is trained
+    as if it were the whole signal, which is what INT does.
     """
 
     name = "error"
