@@ -15,6 +15,8 @@ import click
 from kancoin import codec
 from kancoin.device import DEVICE_CHOICES
 from kancoin.errors import KancoinError
+from kancoin.fit import SAMPLERS, SamplerOptions
+from kancoin.fit.nint import NINT_MODES
 from kancoin.fit.select import STEP_KINDS
 from kancoin.models import MODEL_SPECS
 from kancoin.presets import PRESETS
@@ -93,10 +95,17 @@ def cli() -> None:
 )
 @click.option(
     "--sampler",
-    type=click.Choice(["uniform", "full"]),
+    type=click.Choice(list(SAMPLERS)),
     default="uniform",
     show_default=True,
-    help="Which coordinates each step trains on.",
+    help="Which coordinates each step trains on (docs/SAMPLING.md).",
+)
+@click.option(
+    "--nint-mode",
+    type=click.Choice(NINT_MODES),
+    default=SamplerOptions.nint_mode,
+    show_default=True,
+    help="With --sampler nint: the published method (paper) or kancoin's variant.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
@@ -126,6 +135,7 @@ def encode(
     time_budget,
     segment,
     sampler,
+    nint_mode,
     seed,
     device,
     threads,
@@ -149,6 +159,7 @@ def encode(
         time_budget=time_budget,
         segment_seconds=segment,
         sampler=sampler,
+        sampler_options=SamplerOptions(nint_mode=nint_mode),
         seed=seed,
         device=device,
         threads=threads,

@@ -21,7 +21,7 @@ from kancoin.bitstream import Header, TensorCoding
 from kancoin.device import resolve_device, set_threads
 from kancoin.errors import InputError, LimitError, RateError, UsageError
 from kancoin.fileio import check_output, write_atomic, write_bytes_atomic
-from kancoin.fit import FitConfig, FitResult, fit
+from kancoin.fit import SAMPLERS, FitConfig, FitResult, SamplerOptions, fit
 from kancoin.fit.select import STEP_KINDS
 from kancoin.fit.trainer import ProgressFn
 from kancoin.models import ModelSpec, spec_class_by_name
@@ -48,6 +48,8 @@ class EncodeConfig:
     steps: int | None = None  # overrides the preset's step count
     time_budget: float | None = None
     sampler: str = "uniform"
+    sampler_options: SamplerOptions = field(default_factory=SamplerOptions)
+    batch_fraction: float | None = None  # overrides the preset's share of coordinates per step
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -82,6 +84,10 @@ class EncodeConfig:
             spec_class_by_name(self.model)
         except (ValueError, KeyError) as exc:
             raise UsageError(f"unknown model or preset: {exc}") from None
+        if self.batch_fraction is not None and not 0 < self.batch_fraction <= 1:
+            raise UsageError(f"batch fraction must be in (0, 1], got {self.batch_fraction}")
+        if self.sampler not in SAMPLERS:
+            raise UsageError(f"unknown sampler {self.sampler!r} (have: {', '.join(SAMPLERS)})")
 
 
 @dataclass
@@ -237,7 +243,8 @@ def _fit_parts(models, kind, config, preset, device, progress) -> list[FitResult
             time_budget=None if config.time_budget is None else config.time_budget * part.weight,
             lr=preset.lr * model.spec.lr_scale,
             sampler=config.sampler,
-            batch_fraction=preset.batch_fraction,
+            sampler_options=config.sampler_options,
+            batch_fraction=config.batch_fraction or preset.batch_fraction,
             seed=config.seed + index,
             step=config.step,
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from kancoin.fit.samplers import FitContext, make_sampler
+from kancoin.fit.samplers import FitContext, SamplerOptions, make_sampler
 from kancoin.fit.select import STEP_KINDS, select_step
 from kancoin.fit.steps import StepFn
 from kancoin.render import render
@@ -29,6 +29,7 @@ class FitConfig:
     final_lr_ratio: float = 0.05
     sampler: str = "uniform"
     batch_fraction: float = 0.2
+    sampler_options: SamplerOptions = field(default_factory=SamplerOptions)
     evals: int = 8  # full-signal evaluations over the run, to keep the best state
     seed: int = 0
     step: str = "fast"  # see kancoin.fit.select: "fast" or "autograd"
@@ -75,7 +76,11 @@ def fit(
         step_fn = select_step(model, coords.device, config.step)
     generator = torch.Generator().manual_seed(config.seed)
     sampler = make_sampler(
-        config.sampler, coords.shape[0], fraction=config.batch_fraction, generator=generator
+        config.sampler,
+        coords.shape[0],
+        fraction=config.batch_fraction,
+        generator=generator,
+        options=config.sampler_options,
     )
     context = FitContext(model, coords, targets)
     if hasattr(model, "init_output"):
