@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 import kancoin
 from kancoin import bitstream, rate
 from kancoin.bitstream import ImageInfo
-from kancoin.fit.steps import autograd_step, chunked
+from kancoin.fit.select import select_step
+from kancoin.fit.steps import ChunkedAutogradStep, autograd_step
 from kancoin.models import KanSpec, spec_class, spec_class_by_name
 from kancoin.models.kan import KANLinear, bspline_bases
 from kancoin.signals import psnr, to_uint8
@@ -145,7 +146,7 @@ def test_chunked_step_gives_the_whole_batch_gradient():
     whole_err = autograd_step(model, coords, targets, weights)
     whole = [p.grad.clone() for p in model.parameters()]
     model.zero_grad(set_to_none=True)
-    parts_err = chunked(autograd_step, 20)(model, coords, targets, weights)
+    parts_err = ChunkedAutogradStep(chunk=20)(model, coords, targets, weights)
     torch.testing.assert_close(parts_err, whole_err)
     for grad, param in zip(whole, model.parameters(), strict=True):
         torch.testing.assert_close(param.grad, grad)
@@ -156,6 +157,9 @@ def test_kan_chunk_bounds_activation_memory():
     large = KanSpec(2, 3, layers=3, width=64, grid_size=64).train_chunk()
     assert large < small
     assert KanSpec(2, 3).train_chunk() >= 1
+    # the CPU step for KAN is chunked autograd at the spec's memory-sized chunk
+    step = select_step(KanSpec(2, 3, width=64, grid_size=64).build(), torch.device("cpu"))
+    assert isinstance(step, ChunkedAutogradStep) and step.chunk == large
 
 
 def test_spec_survives_the_header():
