@@ -18,7 +18,7 @@ import torch
 from kancoin import adapters, allocation, bitstream, entropy, rate
 from kancoin.adapters import DefaultRate, Part
 from kancoin.bitstream import Header, TensorCoding
-from kancoin.device import resolve_device, set_threads
+from kancoin.device import resolve_device, thread_limit
 from kancoin.errors import InputError, LimitError, RateError, UsageError
 from kancoin.fileio import check_output, write_atomic, write_bytes_atomic
 from kancoin.fit import FitConfig, FitResult, fit
@@ -160,10 +160,22 @@ def encode(
         inputs = (source,) if isinstance(source, str | Path) else ()
         output = check_output(output, inputs=inputs, force=force)
     kind = adapters.for_source(source, config, sample_rate=sample_rate)
+    threads = config.threads if config.threads is not None else kind.default_threads
+    with thread_limit(threads):
+        result = _encode(kind, config, progress)
+    if output is not None:
+        write_bytes_atomic(output, result.data)
+    result.seconds = time.perf_counter() - started
+    result.output = Path(output) if output is not None else None
+    result.input = Path(source) if isinstance(source, str | Path) else None
+    return result
+
+
+def _encode(kind, config: EncodeConfig, progress: ProgressFn | None) -> EncodeResult:
+    """The loop every signal kind shares: fit, allocate and write, decode and measure."""
     info = kind.info
     preset = get_preset(config.preset)
     device = resolve_device(config.device)
-    set_threads(config.threads)
     torch.manual_seed(config.seed)
 
     budget = kind.budget_bits(config)
@@ -181,8 +193,6 @@ def encode(
     header, _ = bitstream.read(data)
     metrics = kind.measure(decode(data, device=str(device)))
     data = bitstream.write(replace(header, psnr=metrics["psnr"]), payload)  # field reserved
-    if output is not None:
-        write_bytes_atomic(output, data)
     return EncodeResult(
         data=data,
         header=bitstream.read(data)[0],
@@ -191,10 +201,8 @@ def encode(
         psnr_quantized=psnr_quantized,
         steps=round(sum(f.steps for f in fits) / len(fits)),
         fit_seconds=sum(f.seconds for f in fits),
-        seconds=time.perf_counter() - started,
+        seconds=0.0,  # the caller times the whole call
         device=str(device),
-        output=Path(output) if output is not None else None,
-        input=Path(source) if isinstance(source, str | Path) else None,
         history=fits[0].history if len(fits) == 1 else [],
         snr=metrics.get("snr"),
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from kancoin.errors import DeviceError
@@ -27,3 +30,14 @@ def set_threads(threads: int | None) -> None:
         if threads < 1:
             raise DeviceError("--threads must be at least 1")
         torch.set_num_threads(threads)
+
+
+@contextmanager
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """Limit intra-op threads for a block, then restore torch's setting; None: no limit."""
+    previous = torch.get_num_threads()
+    set_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
