@@ -7,9 +7,21 @@ STAMP  := $(VENV)/.installed
 PRESET ?= fast
 OUT    ?= out
 
-.PHONY: install demo test lint rd-kodak clean
+.PHONY: install native demo test lint rd-kodak clean
 
-install: $(STAMP)
+install: $(STAMP) native
+
+# The SIREN fast step's elementwise kernels (plain C, loaded with ctypes). Without a C compiler
+# (or OpenMP) it is built serially or not at all, and the step falls back to plain torch.
+NATIVE := kancoin/_kernels.so
+NATIVE_FLAGS := -O3 -fno-math-errno -shared -fPIC
+
+native: $(NATIVE)
+
+$(NATIVE): kancoin/kernels.c
+	@$(CC) $(NATIVE_FLAGS) -fopenmp -o $@ $< 2>/dev/null \
+	  || $(CC) $(NATIVE_FLAGS) -o $@ $< \
+	  || echo "note: could not compile $<; the fast step will use plain torch" >&2
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
@@ -33,4 +45,4 @@ rd-kodak: install
 	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --out results/kodak
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache $(NATIVE)

@@ -75,7 +75,6 @@ class ImageKind:
     rate_option = "--bpp"
     default_suffix = ".png"
     allocation_samples = 16384  # coordinates the bit allocation measures distortion on
-    default_threads = None  # torch's default: all cores
 
     def __init__(self, info: ImageInfo, image: np.ndarray | None = None):
         self.info = info
@@ -162,7 +161,6 @@ class AudioKind:
     rate_option = "--kbps"
     default_suffix = ".wav"
     allocation_samples = ALLOCATION_SAMPLES  # per segment
-    default_threads = 1  # tiny networks: a second thread only adds contention (AUDIO.md)
 
     def __init__(self, info: AudioInfo, samples: np.ndarray | None = None):
         self.info = info

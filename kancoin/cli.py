@@ -15,6 +15,10 @@ import click
 from kancoin import codec
 from kancoin.device import DEVICE_CHOICES
 from kancoin.errors import KancoinError
+from kancoin.fit import SAMPLERS, SamplerOptions
+from kancoin.fit.nint import NINT_MODES
+from kancoin.fit.select import STEP_KINDS
+from kancoin.models import MODEL_SPECS
 from kancoin.presets import PRESETS
 from kancoin.progress import FitProgress
 
@@ -75,8 +79,13 @@ def cli() -> None:
     show_default=True,
     help="Bit depth per weight, or auto (rate-distortion allocation per tensor).",
 )
-@click.option("--model", type=click.Choice(["siren"]), default="siren", show_default=True)
-@click.option("--layers", type=int, help="Sine layers (overrides the rate-based choice).")
+@click.option(
+    "--model",
+    type=click.Choice([spec.name for spec in MODEL_SPECS.values()]),
+    default="siren",
+    show_default=True,
+)
+@click.option("--layers", type=int, help="Hidden layers (overrides the rate-based choice).")
 @click.option("--width", type=int, help="Units per layer (with --layers).")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--steps", type=int, help="Training steps (overrides the preset).")
@@ -86,14 +95,28 @@ def cli() -> None:
 )
 @click.option(
     "--sampler",
-    type=click.Choice(["uniform", "full"]),
+    type=click.Choice(list(SAMPLERS)),
     default="uniform",
     show_default=True,
-    help="Which coordinates each step trains on.",
+    help="Which coordinates each step trains on (docs/SAMPLING.md).",
+)
+@click.option(
+    "--nint-mode",
+    type=click.Choice(NINT_MODES),
+    default=SamplerOptions.nint_mode,
+    show_default=True,
+    help="With --sampler nint: the published method (paper) or kancoin's variant.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--threads", type=int, help="CPU threads (default: all cores).")
+@click.option(
+    "--step",
+    type=click.Choice(STEP_KINDS),
+    default="fast",
+    show_default=True,
+    help="Training step: hand-written/chunked (fast) or plain autograd, for benchmarks.",
+)
 @click.option("--alpha", is_flag=True, help="Code an alpha channel as a fourth channel.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
@@ -112,9 +135,11 @@ def encode(
     time_budget,
     segment,
     sampler,
+    nint_mode,
     seed,
     device,
     threads,
+    step,
     alpha,
     as_json,
     force,
@@ -134,10 +159,12 @@ def encode(
         time_budget=time_budget,
         segment_seconds=segment,
         sampler=sampler,
+        sampler_options=SamplerOptions(nint_mode=nint_mode),
         seed=seed,
         device=device,
         threads=threads,
         keep_alpha=alpha,
+        step=step,
     )
     with FitProgress(f"fitting {input_path.name}", enabled=not quiet) as progress:
         result = codec.encode(input_path, output, config=config, progress=progress, force=force)
@@ -243,6 +270,39 @@ def info(input_path, as_json):
             f"    {t['name']:<16} {'x'.join(map(str, t['shape'])):<10} "
             f"{bits:>2} bits  {t['family']}"
         )
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--bpp", default="0.1,0.2,0.3,0.5", show_default=True, help="Target rates.")
+@click.option("--codecs", help="Comma-separated, e.g. siren,jpeg2000,jpeg (default: all).")
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Results.")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
+@click.option("--steps", type=int, help="Training steps per encode (overrides the preset).")
+@click.option("--time-budget", type=float, help="Seconds of fitting per encode at most.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Images in parallel.")
+@click.option("--threads", type=int, help="Torch threads per worker (default: cores/workers).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("-f", "--force", is_flag=True, help="Recompute rows already done.")
+def rd(inputs, bpp, codecs, out, preset, steps, time_budget, workers, threads, seed, device, force):
+    """Rate-distortion sweep of INPUTS against JPEG2000 and JPEG (resumable; docs/RD.md)."""
+    from kancoin import rd as rd_sweep
+
+    config = rd_sweep.SweepConfig(
+        targets=rd_sweep.sweep.parse_rates(bpp),
+        codecs=rd_sweep.sweep.parse_codecs(codecs),
+        preset=preset,
+        steps=steps,
+        time_budget=time_budget,
+        seed=seed,
+        device=device,
+        workers=workers,
+        threads=threads,
+        force=force,
+    )
+    summary = rd_sweep.run_sweep(inputs, out, config)
+    click.echo(rd_sweep.format_summary(summary))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,10 +18,11 @@ import torch
 from kancoin import adapters, allocation, bitstream, entropy, rate
 from kancoin.adapters import DefaultRate, Part
 from kancoin.bitstream import Header, TensorCoding
-from kancoin.device import resolve_device, thread_limit
+from kancoin.device import resolve_device, set_threads
 from kancoin.errors import InputError, LimitError, RateError, UsageError
 from kancoin.fileio import check_output, write_atomic, write_bytes_atomic
-from kancoin.fit import FitConfig, FitResult, fit
+from kancoin.fit import SAMPLERS, FitConfig, FitResult, SamplerOptions, fit
+from kancoin.fit.select import STEP_KINDS
 from kancoin.fit.trainer import ProgressFn
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import get_preset
@@ -47,10 +48,13 @@ class EncodeConfig:
     steps: int | None = None  # overrides the preset's step count
     time_budget: float | None = None
     sampler: str = "uniform"
+    sampler_options: SamplerOptions = field(default_factory=SamplerOptions)
+    batch_fraction: float | None = None  # overrides the preset's share of coordinates per step
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
     keep_alpha: bool = False
+    step: str = "fast"  # training step: "fast" or "autograd" (kancoin.fit.select)
     segment_seconds: float | None = None  # audio; None: from the rate (adapters)
     w0_first: float | None = None  # None: the signal kind's default (SIREN only)
 
@@ -73,11 +77,17 @@ class EncodeConfig:
             raise UsageError("--steps must be at least 1")
         if self.time_budget is not None and self.time_budget <= 0:
             raise UsageError("--time-budget must be positive")
+        if self.step not in STEP_KINDS:
+            raise UsageError(f"--step must be one of {', '.join(STEP_KINDS)}, got {self.step!r}")
         try:
             get_preset(self.preset)
             spec_class_by_name(self.model)
         except (ValueError, KeyError) as exc:
             raise UsageError(f"unknown model or preset: {exc}") from None
+        if self.batch_fraction is not None and not 0 < self.batch_fraction <= 1:
+            raise UsageError(f"batch fraction must be in (0, 1], got {self.batch_fraction}")
+        if self.sampler not in SAMPLERS:
+            raise UsageError(f"unknown sampler {self.sampler!r} (have: {', '.join(SAMPLERS)})")
 
 
 @dataclass
@@ -94,6 +104,7 @@ class EncodeResult:
     output: Path | None = None
     input: Path | None = None
     history: list = field(default_factory=list)  # the fit's (step, s, psnr), one network only
+    fit_cpu_seconds: float = 0.0
     snr: float | None = None  # audio: signal-to-noise ratio of the decoded waveform, dB
 
     @property
@@ -129,6 +140,7 @@ class EncodeResult:
             "steps": self.steps,
             "seconds": round(self.seconds, 3),
             "fit_seconds": round(self.fit_seconds, 3),
+            "fit_cpu_seconds": round(self.fit_cpu_seconds, 3),
             "device": self.device,
             "signal": self.header.signal.describe(),
         }
@@ -160,22 +172,10 @@ def encode(
         inputs = (source,) if isinstance(source, str | Path) else ()
         output = check_output(output, inputs=inputs, force=force)
     kind = adapters.for_source(source, config, sample_rate=sample_rate)
-    threads = config.threads if config.threads is not None else kind.default_threads
-    with thread_limit(threads):
-        result = _encode(kind, config, progress)
-    if output is not None:
-        write_bytes_atomic(output, result.data)
-    result.seconds = time.perf_counter() - started
-    result.output = Path(output) if output is not None else None
-    result.input = Path(source) if isinstance(source, str | Path) else None
-    return result
-
-
-def _encode(kind, config: EncodeConfig, progress: ProgressFn | None) -> EncodeResult:
-    """The loop every signal kind shares: fit, allocate and write, decode and measure."""
     info = kind.info
     preset = get_preset(config.preset)
     device = resolve_device(config.device)
+    set_threads(config.threads)
     torch.manual_seed(config.seed)
 
     budget = kind.budget_bits(config)
@@ -193,6 +193,8 @@ def _encode(kind, config: EncodeConfig, progress: ProgressFn | None) -> EncodeRe
     header, _ = bitstream.read(data)
     metrics = kind.measure(decode(data, device=str(device)))
     data = bitstream.write(replace(header, psnr=metrics["psnr"]), payload)  # field reserved
+    if output is not None:
+        write_bytes_atomic(output, data)
     return EncodeResult(
         data=data,
         header=bitstream.read(data)[0],
@@ -201,9 +203,12 @@ def _encode(kind, config: EncodeConfig, progress: ProgressFn | None) -> EncodeRe
         psnr_quantized=psnr_quantized,
         steps=round(sum(f.steps for f in fits) / len(fits)),
         fit_seconds=sum(f.seconds for f in fits),
-        seconds=0.0,  # the caller times the whole call
+        seconds=time.perf_counter() - started,
         device=str(device),
+        output=Path(output) if output is not None else None,
+        input=Path(source) if isinstance(source, str | Path) else None,
         history=fits[0].history if len(fits) == 1 else [],
+        fit_cpu_seconds=sum(f.cpu_seconds for f in fits),
         snr=metrics.get("snr"),
     )
 
@@ -236,10 +241,12 @@ def _fit_parts(models, kind, config, preset, device, progress) -> list[FitResult
         fit_config = FitConfig(
             steps=steps,
             time_budget=None if config.time_budget is None else config.time_budget * part.weight,
-            lr=preset.lr,
+            lr=preset.lr * model.spec.lr_scale,
             sampler=config.sampler,
-            batch_fraction=preset.batch_fraction,
+            sampler_options=config.sampler_options,
+            batch_fraction=config.batch_fraction or preset.batch_fraction,
             seed=config.seed + index,
+            step=config.step,
         )
         report = None if progress is None else _part_progress(progress, done_before, part.weight)
         fits.append(fit(model, part.coords, part.targets, fit_config, progress=report))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import ctypes
+from functools import cache
+from pathlib import Path
 
 import torch
 
@@ -29,15 +30,33 @@ def set_threads(threads: int | None) -> None:
     if threads is not None:
         if threads < 1:
             raise DeviceError("--threads must be at least 1")
-        torch.set_num_threads(threads)
+        if threads != torch.get_num_threads():
+            set_torch_threads(threads)
 
 
-@contextmanager
-def thread_limit(threads: int | None) -> Iterator[None]:
-    """Limit intra-op threads for a block, then restore torch's setting; None: no limit."""
-    previous = torch.get_num_threads()
-    set_threads(threads)
+def set_torch_threads(threads: int) -> None:
+    """torch.set_num_threads for the calling thread, keeping MKL's dynamic threading on.
+
+    torch.set_num_threads also turns MKL's dynamic mode off for the whole process, after
+    which MKL forks all threads even for a 44x44 product or a sqrt of 2k floats; on a busy
+    machine every such fork waits for a descheduled thread (milliseconds per op).
+    """
+    torch.set_num_threads(threads)
+    keep_mkl_dynamic()
+
+
+def keep_mkl_dynamic() -> None:
+    """Turn MKL's dynamic threading (back) on; a no-op without MKL."""
+    set_dynamic = _mkl_set_dynamic()
+    if set_dynamic is not None:
+        set_dynamic(ctypes.byref(ctypes.c_int(1)))
+
+
+@cache
+def _mkl_set_dynamic():
+    """MKL's mkl_set_dynamic (Fortran convention: a pointer) from torch's library, if any."""
+    library = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
     try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+        return ctypes.CDLL(str(library)).mkl_set_dynamic_
+    except (OSError, AttributeError):
+        return None

@@ -16,7 +16,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "fast": Preset("fast", steps=200, lr=2e-3, batch_fraction=0.2, max_layers=6),
-    "default": Preset("default", steps=600, lr=1.5e-3, batch_fraction=0.2, max_layers=8),
+    "default": Preset("default", steps=800, lr=1.5e-3, batch_fraction=0.2, max_layers=8),
     "best": Preset("best", steps=3000, lr=1e-3, batch_fraction=0.2, max_layers=10),
 }
 

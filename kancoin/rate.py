@@ -13,7 +13,7 @@ from kancoin.errors import RateError
 from kancoin.models import ModelSpec
 
 PAYLOAD_SLACK_BITS = 64  # range coder flush and word rounding
-BITS_PER_PARAM = {"siren": 8.0}
+BITS_PER_PARAM = {"siren": 8.0, "kan": 7.0}  # coded bits per weight, measured
 WIDTH_PER_LAYER = 4  # COIN's shapes are about 4 units wide per layer (10x40)
 MIN_WIDTH = 4
 
@@ -36,9 +36,12 @@ def plan(
     bits_per_param: float,
     networks: int = 1,
 ) -> ModelSpec:
-    """The deepest spec (up to max_layers) whose `networks` copies fit the budget and that is
-    at least WIDTH_PER_LAYER units wide per layer; the widest shallow one otherwise."""
+    """The deepest spec (up to max_layers, and the family's own cap) whose `networks` copies
+    fit the budget and that is at least WIDTH_PER_LAYER units wide per layer; the widest
+    shallow one otherwise."""
     fallback = None
+    if base.plan_max_layers is not None:
+        max_layers = min(max_layers, base.plan_max_layers)
     for layers in range(max_layers, 0, -1):
         width = _widest(base, signal, layers, budget_bits, bits_per_param, networks)
         if width is None:

@@ -1,7 +1,18 @@
 """Fitting a network to a signal: the loop, the samplers, and the step implementations."""
 
-from kancoin.fit.samplers import SAMPLERS, Sampler, make_sampler
+from kancoin.fit.nint import NintSampler  # importing it registers the `nint` sampler
+from kancoin.fit.samplers import SAMPLERS, Sampler, SamplerOptions, make_sampler
 from kancoin.fit.steps import autograd_step
 from kancoin.fit.trainer import FitConfig, FitResult, fit
 
-__all__ = ["SAMPLERS", "FitConfig", "FitResult", "Sampler", "autograd_step", "fit", "make_sampler"]
+__all__ = [
+    "SAMPLERS",
+    "FitConfig",
+    "FitResult",
+    "NintSampler",
+    "Sampler",
+    "SamplerOptions",
+    "autograd_step",
+    "fit",
+    "make_sampler",
+]

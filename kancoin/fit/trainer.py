@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from kancoin.fit.samplers import FitContext, make_sampler
-from kancoin.fit.steps import StepFn, autograd_step
+from kancoin.fit.samplers import FitContext, SamplerOptions, make_sampler
+from kancoin.fit.select import STEP_KINDS, select_step
+from kancoin.fit.steps import StepFn
 from kancoin.render import render
 from kancoin.signals import psnr_from_mse
 
@@ -28,8 +29,10 @@ class FitConfig:
     final_lr_ratio: float = 0.05
     sampler: str = "uniform"
     batch_fraction: float = 0.2
+    sampler_options: SamplerOptions = field(default_factory=SamplerOptions)
     evals: int = 8  # full-signal evaluations over the run, to keep the best state
     seed: int = 0
+    step: str = "fast"  # see kancoin.fit.select: "fast" or "autograd"
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.steps < 1:
@@ -38,6 +41,8 @@ class FitConfig:
             raise ValueError("time budget must be positive")
         if self.lr <= 0:
             raise ValueError("learning rate must be positive")
+        if self.step not in STEP_KINDS:
+            raise ValueError(f"unknown step {self.step!r} (have: {', '.join(STEP_KINDS)})")
 
 
 @dataclass
@@ -46,6 +51,7 @@ class FitResult:
     steps: int
     seconds: float
     history: list[tuple[int, float, float]] = field(default_factory=list)  # (step, s, psnr)
+    cpu_seconds: float = 0.0  # CPU time of all threads: a speed measure a busy machine skews less
 
 
 ProgressFn = Callable[[int, float, float, float], None]  # step, fraction done, psnr, elapsed
@@ -57,15 +63,24 @@ def fit(
     targets: torch.Tensor,
     config: FitConfig,
     *,
-    step_fn: StepFn = autograd_step,
+    step_fn: StepFn | None = None,
     progress: ProgressFn | None = None,
 ) -> FitResult:
-    """Train `model` in place to map coords -> targets; leaves the best state loaded."""
+    """Train `model` in place to map coords -> targets; leaves the best state loaded.
+
+    `step_fn` defaults to the step `config.step` selects for the model and device.
+    """
     if config.steps is None and config.time_budget is None:
         raise ValueError("fitting needs a bound: steps or time_budget")
+    if step_fn is None:
+        step_fn = select_step(model, coords.device, config.step)
     generator = torch.Generator().manual_seed(config.seed)
     sampler = make_sampler(
-        config.sampler, coords.shape[0], fraction=config.batch_fraction, generator=generator
+        config.sampler,
+        coords.shape[0],
+        fraction=config.batch_fraction,
+        generator=generator,
+        options=config.sampler_options,
     )
     context = FitContext(model, coords, targets)
     if hasattr(model, "init_output"):
@@ -75,7 +90,7 @@ def fit(
     eval_every = _eval_interval(config)
     best_psnr, best_state = -math.inf, None
     history: list[tuple[int, float, float]] = []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     step, batch_psnr, done = 0, float("nan"), 0.0
     next_eval_at = eval_every
     while True:
@@ -91,7 +106,7 @@ def fit(
             batch_coords, batch_targets = coords, targets
         else:
             batch_coords, batch_targets = coords[batch.indices], targets[batch.indices]
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=False)  # steps accumulate into the same buffers
         sq_err = step_fn(model, batch_coords, batch_targets, batch.weights)
         optimizer.step()
         sampler.observe(batch, sq_err)
@@ -112,7 +127,13 @@ def fit(
     seconds = time.perf_counter() - start
     if progress is not None:
         progress(step, 1.0, best_psnr, seconds)
-    return FitResult(psnr=best_psnr, steps=step, seconds=seconds, history=history)
+    return FitResult(
+        psnr=best_psnr,
+        steps=step,
+        seconds=seconds,
+        history=history,
+        cpu_seconds=time.process_time() - cpu_start,
+    )
 
 
 def full_psnr(model: nn.Module, coords: torch.Tensor, targets: torch.Tensor) -> float:

@@ -4,10 +4,12 @@ renumber them, only add new ones."""
 from __future__ import annotations
 
 from kancoin.models.base import HeaderField, ModelSpec
+from kancoin.models.kan import Kan, KanSpec
 from kancoin.models.siren import Siren, SirenSpec
 
 MODEL_SPECS: dict[int, type[ModelSpec]] = {
     SirenSpec.model_id: SirenSpec,
+    KanSpec.model_id: KanSpec,
 }
 
 
@@ -34,6 +36,8 @@ def register(cls: type[ModelSpec]) -> type[ModelSpec]:
 __all__ = [
     "MODEL_SPECS",
     "HeaderField",
+    "Kan",
+    "KanSpec",
     "ModelSpec",
     "Siren",
     "SirenSpec",

@@ -31,6 +31,8 @@ class ModelSpec:
     model_id: ClassVar[int]
     name: ClassVar[str]
     header_fields: ClassVar[tuple[HeaderField, ...]]
+    lr_scale: ClassVar[float] = 1.0  # multiplies the preset's learning rate for this family
+    plan_max_layers: ClassVar[int | None] = None  # depth cap when sized from a rate (rate.plan)
 
     in_features: int
     out_features: int
@@ -53,6 +55,10 @@ class ModelSpec:
 
     def describe(self) -> str:
         raise NotImplementedError
+
+    def train_chunk(self) -> int | None:
+        """Coordinates per forward/backward pass when fitting; None: the whole batch."""
+        return None
 
     def header_values(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in self.header_fields}

@@ -1,0 +1,120 @@
+"""NINT: NTK-guided implicit neural teaching (Zhang et al., CVPR 2026), and kancoin's variant.
+
+The NINT score of coordinate i is |(K g)_i|: how far a full-gradient step would move the
+network's output there, counting both its own leverage and its coupling to every other
+coordinate (kancoin.fit.ntk computes it without forming K).
+
+`paper` mode follows the published method: each batch is a uniform share xi, an NTK share
+(1 - xi) exp(-lambda t / alpha) of top scores (recomputed every alpha rounds, the chosen
+coordinates kept in between) and the rest top residuals from a full pass every round.
+
+`importance` mode is kancoin's: each coordinate joins the batch with a chance that is half
+even, half in proportion to its score, and its loss is weighted by the inverse of that chance,
+so the gradient stays unbiased (kancoin.fit.importance). The score is the residual, which each
+step reports for free for the coordinates it trained on, optionally times an NTK leverage
+|(K g)_i| / |g_i| measured by NINT's product on a random pool (`nint_leverage_every`). That
+leverage is off by default: on this project's CPU it measured no gain for its cost, and the
+paper's ranked selection lost to uniform sampling. docs/SAMPLING.md has the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from kancoin.fit.importance import importance_batch
+from kancoin.fit.ntk import ntk_scores
+from kancoin.fit.samplers import (
+    Batch,
+    FitContext,
+    Sampler,
+    register,
+    residuals,
+    with_uniform,
+)
+
+NINT_MODES = ("paper", "importance")
+MIN_NTK_SHARE = 1e-3  # below this the paper stops refreshing NTK scores
+LEVERAGE_CLAMP = 10.0  # relative leverage is kept within [1/c, c] of the pool median
+
+
+@register
+class NintSampler(Sampler):
+    name = "nint"
+
+    def __init__(self, num_coords: int, **kw):
+        super().__init__(num_coords, **kw)
+        if self.options.nint_mode not in NINT_MODES:
+            raise ValueError(
+                f"unknown nint mode {self.options.nint_mode!r} (have: {', '.join(NINT_MODES)})"
+            )
+        self._ntk_indices = torch.empty(0, dtype=torch.long)
+        self._ntk_active = True
+        self.residual = torch.ones(num_coords)
+        self.leverage = torch.ones(num_coords)
+
+    def select(self, step: int, context: FitContext) -> Batch:
+        if self.options.nint_mode == "paper":
+            return self._paper(step, context)
+        return self._importance(step, context)
+
+    def observe(self, batch: Batch, sq_err: torch.Tensor) -> None:
+        if batch.indices is not None:
+            self.residual[batch.indices.cpu()] = sq_err.detach().sqrt().cpu()
+
+    def ntk_share(self, step: int) -> float:
+        """The paper's NTK share of a batch at round `step`."""
+        o = self.options
+        return (1.0 - o.uniform_share) * math.exp(-o.ntk_decay * step / o.refresh_every)
+
+    def _paper(self, step: int, context: FitContext) -> Batch:
+        o = self.options
+        size = self.batch_size
+        residual = None
+        if self._ntk_active and step % o.refresh_every == 0:
+            share = self.ntk_share(step)
+            if share < MIN_NTK_SHARE:
+                self._ntk_active = False
+                self._ntk_indices = self._ntk_indices[:0]
+            else:
+                scores, residual = ntk_scores(context.model, context.coords, context.targets)
+                self._ntk_indices = torch.topk(scores.cpu(), int(share * size)).indices
+        if residual is None:
+            residual = residuals(context)
+        errors = residual.abs().sum(dim=1).cpu()  # the paper ranks residuals by L1
+        errors[self._ntk_indices] = -math.inf
+        ranked = size - round(o.uniform_share * size) - self._ntk_indices.shape[0]
+        top = torch.topk(errors, max(0, ranked), sorted=False).indices
+        chosen = torch.cat([self._ntk_indices, top])
+        chosen = with_uniform(chosen, size - chosen.shape[0], self.num_coords, self.generator)
+        return Batch(indices=chosen.to(context.coords.device))
+
+    def _importance(self, step: int, context: FitContext) -> Batch:
+        o = self.options
+        if step == 0:
+            # before any step the network outputs about the signal's mean (init_output)
+            self.residual = (context.targets - context.targets.mean(dim=0)).norm(dim=1).cpu()
+        if o.nint_leverage_every and step % o.nint_leverage_every == 0:
+            self._measure_leverage(context)
+        return importance_batch(
+            self.leverage * self.residual,
+            self.batch_size,
+            mix=o.nint_mix,
+            generator=self.generator,
+            device=context.coords.device,
+        )
+
+    def _measure_leverage(self, context: FitContext) -> None:
+        """NINT scores on a random pool, kept as leverage relative to the pool median."""
+        count = max(1, round(self.options.nint_leverage_pool * self.num_coords))
+        pool = torch.randperm(self.num_coords, generator=self.generator)[:count]
+        on_device = pool.to(context.coords.device)
+        scores, residual = ntk_scores(
+            context.model, context.coords[on_device], context.targets[on_device]
+        )
+        norms = residual.norm(dim=1).cpu()
+        leverage = scores.cpu() / norms.clamp_min(1e-8)
+        leverage = leverage / leverage.median().clamp_min(1e-12)
+        self.leverage[pool] = leverage.clamp(1.0 / LEVERAGE_CLAMP, LEVERAGE_CLAMP)
+        self.residual[pool] = norms

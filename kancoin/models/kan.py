@@ -1,0 +1,264 @@
+"""KAN (Kolmogorov-Arnold network) with B-spline edges, as used by KAN COIN.
+
+Each `KANLinear` layer follows the efficient-kan formulation (our own code):
+
+    y = SiLU(x) @ W_base^T + sum_i sum_j  s[o, i] * c[o, i, j] * B_j(x_i)
+
+where B_j are the G + k B-spline bases of order k on a uniform grid of G intervals over
+[-r, r], extended by k knots on each side (Cox-de Boor recursion), c are the spline
+coefficients and s the per-edge spline scaler. No bias. The grid is fixed by (G, k, r),
+all carried in the header: never data-dependent, so the decoder needs nothing else.
+
+Hidden activations are squashed by `r * tanh(h / r)` between layers. The bases are non-zero
+only inside the (extended) grid, so an activation that drifts outside it loses its spline
+and keeps only the SiLU path; a bounded, parameter-free, per-coordinate squash keeps every
+hidden value where the bases live, costs no bits, and (unlike a normalisation over the
+batch) makes the output of a coordinate independent of which other coordinates are
+evaluated with it, which chunked rendering and resolution-free decoding rely on.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from kancoin.models.base import HeaderField, ModelSpec
+
+TRAIN_MEMORY_BYTES = 256 << 20  # activation memory one fitting pass may hold
+
+
+def uniform_knots(
+    grid_size: int, order: int, grid_range: float, *, dtype=None, device=None
+) -> torch.Tensor:
+    """G + 2k + 1 knots: G equal intervals over [-r, r], extended by k knots each side."""
+    step = 2.0 * grid_range / grid_size
+    positions = torch.arange(-order, grid_size + order + 1, dtype=torch.float64)
+    return (-grid_range + step * positions).to(dtype=dtype or torch.float32, device=device)
+
+
+def bspline_bases(x: torch.Tensor, grid_size: int, order: int, grid_range: float) -> torch.Tensor:
+    """B-spline basis values (..., in) -> (..., in, G + k) on the uniform extended grid.
+
+    Cox-de Boor recursion evaluated where it is non-zero (de Boor's triangular scheme): an
+    input in knot interval m only touches bases m-k .. m, so the recursion runs on k + 1
+    values per input instead of G + 2k, and one scatter places them. Same values as the full
+    recursion, a fraction of the memory traffic and of the autograd graph. Inside [-r, r)
+    the G + k values of each input sum to one (partition of unity); outside the extended
+    grid they are all zero.
+    """
+    num_bases = grid_size + order
+    intervals = grid_size + 2 * order
+    knots = uniform_knots(grid_size, order, grid_range, dtype=x.dtype, device=x.device)
+    # the knot interval holding x, by the same comparisons as the recursion's t_j <= x < t_j+1
+    cell = torch.searchsorted(knots, x.detach().contiguous(), right=True) - 1
+    inside = ((cell >= 0) & (cell < intervals)).unsqueeze(-1)
+    cell = cell.clamp_(0, intervals - 1)
+    offset = (x - knots[cell]) * (grid_size / (2.0 * grid_range))  # in [0, 1) inside
+    local = _local_bases(offset, order)  # (..., in, k + 1)
+    index = cell.unsqueeze(-1) + torch.arange(-order, 1, device=x.device)
+    keep = inside & (index >= 0) & (index < num_bases)
+    values = torch.where(keep, local, torch.zeros((), dtype=x.dtype, device=x.device))
+    dense = x.new_zeros((*x.shape, num_bases))
+    # dropped values are zero, so clamping their indices onto a neighbour adds nothing
+    return dense.scatter_add(-1, index.clamp_(0, num_bases - 1), values)
+
+
+def _local_bases(t: torch.Tensor, order: int) -> torch.Tensor:
+    """The k + 1 non-zero bases of order k at offset t in [0, 1) of a unit-spaced interval."""
+    matrix = _local_basis_polynomials(order).to(dtype=t.dtype, device=t.device)
+    t = t.unsqueeze(-1)
+    values = matrix[order].expand(*t.shape[:-1], order + 1)
+    for power in range(order - 1, -1, -1):  # Horner: k multiply-adds on (..., k + 1)
+        values = torch.addcmul(matrix[power], values, t)
+    return values
+
+
+@functools.cache
+def _local_basis_polynomials(order: int) -> torch.Tensor:
+    """(k + 1) x (k + 1) matrix: column r holds the coefficients of basis m-k+r in t^0..t^k.
+
+    Cox-de Boor run once on polynomials in t instead of on numbers: on uniform knots every
+    denominator of degree p is p, left distances are t + j - 1 and right ones j - t (The
+    NURBS Book, algorithm A2.2). Evaluating the k + 1 bases is then one small matmul.
+    """
+
+    def times_linear(poly: list[float], constant: float, slope: float) -> list[float]:
+        return [constant * c + slope * (poly[q - 1] if q else 0.0) for q, c in enumerate(poly)]
+
+    zero = [0.0] * (order + 1)
+    values = [[1.0, *zero[1:]]]
+    for degree in range(1, order + 1):
+        carried = zero
+        raised = []
+        for r in range(degree):
+            share = [c / degree for c in values[r]]
+            falling = times_linear(share, r + 1.0, -1.0)  # (r + 1 - t) * share
+            raised.append([a + b for a, b in zip(carried, falling, strict=True)])
+            carried = times_linear(share, degree - r - 1.0, 1.0)  # (t + degree - r - 1) * share
+        raised.append(carried)
+        values = raised
+    return torch.tensor(values, dtype=torch.float64).T
+
+
+class KANLinear(nn.Module):
+    """One KAN layer: SiLU base path plus B-spline path with a per-edge scaler, no bias."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        grid_size: int,
+        spline_order: int,
+        grid_range: float,
+        spline_init: float = 0.1,
+    ):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.grid_size = grid_size
+        self.spline_order = spline_order
+        self.grid_range = grid_range
+        num_bases = grid_size + spline_order
+        bound = 1.0 / math.sqrt(in_features)
+        self.base_weight = nn.Parameter(
+            torch.empty(out_features, in_features).uniform_(-bound, bound)
+        )
+        self.spline_weight = nn.Parameter(
+            torch.empty(out_features, in_features, num_bases).normal_(0.0, spline_init)
+        )
+        self.spline_scaler = nn.Parameter(
+            torch.empty(out_features, in_features).uniform_(-bound, bound)
+        )
+
+    def bases(self, x: torch.Tensor) -> torch.Tensor:
+        return bspline_bases(x, self.grid_size, self.spline_order, self.grid_range)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        base = functional.linear(functional.silu(x), self.base_weight)
+        coefficients = self.spline_weight * self.spline_scaler.unsqueeze(-1)
+        spline = functional.linear(
+            self.bases(x).flatten(-2), coefficients.flatten(-2)
+        )  # (N, in * (G+k)) @ (out, in * (G+k))^T
+        return base + spline
+
+
+@dataclass(frozen=True)
+class KanSpec(ModelSpec):
+    """`layers` hidden KAN layers of `width` units, then an output KAN layer.
+
+    Parameters per layer: out * in * (G + k + 2) (base weights, coefficients, scalers).
+    """
+
+    model_id: ClassVar[int] = 2
+    name: ClassVar[str] = "kan"
+    header_fields: ClassVar[tuple[HeaderField, ...]] = (
+        HeaderField("layers", "uint:6", 1, 63),
+        HeaderField("width", "uint:12", 1, 4095),
+        HeaderField("grid_size", "uint:8", 1, 255),
+        HeaderField("spline_order", "uint:3", 0, 7),
+        HeaderField("grid_range", "floatbe:32", 1e-3, 1e3),
+    )
+    lr_scale: ClassVar[float] = 20.0  # spline coefficients want a far larger step than SIREN
+    plan_max_layers: ClassVar[int | None] = 3  # KAN COIN: 3 hidden layers; width follows rate
+
+    layers: int = 3
+    width: int = 16
+    grid_size: int = 8
+    spline_order: int = 3
+    grid_range: float = 1.0
+
+    def dims(self) -> list[int]:
+        return [self.in_features] + [self.width] * self.layers + [self.out_features]
+
+    def build(self) -> Kan:
+        return Kan(self)
+
+    def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        dims = self.dims()
+        num_bases = self.grid_size + self.spline_order
+        shapes = []
+        for i in range(len(dims) - 1):
+            out_dim, in_dim = dims[i + 1], dims[i]
+            shapes.append((f"layer{i}.base", (out_dim, in_dim)))
+            shapes.append((f"layer{i}.spline", (out_dim, in_dim, num_bases)))
+            shapes.append((f"layer{i}.scaler", (out_dim, in_dim)))
+        return shapes
+
+    def train_chunk(self) -> int:
+        """Coordinates per backward pass that keep activations near TRAIN_MEMORY_BYTES.
+
+        Each input keeps its G + k dense bases (for the coefficient gradient) and a few
+        k + 1 sized intermediates; measured peak is within this estimate.
+        """
+        num_bases = self.grid_size + self.spline_order
+        local = self.spline_order + 1
+        per_coord = 4 * sum(d * (2 * num_bases + 6 * local) for d in self.dims()[:-1])
+        return max(1024, TRAIN_MEMORY_BYTES // per_coord)
+
+    def describe(self) -> str:
+        return (
+            f"kan {self.layers}x{self.width} (grid {self.grid_size}, order {self.spline_order}, "
+            f"range ±{self.grid_range:g})"
+        )
+
+
+class Kan(nn.Module):
+    """KAN layers with a bounded squash between them (see the module docstring)."""
+
+    def __init__(self, spec: KanSpec):
+        super().__init__()
+        self.spec = spec
+        dims = spec.dims()
+        self.layers = nn.ModuleList(
+            KANLinear(
+                dims[i],
+                dims[i + 1],
+                grid_size=spec.grid_size,
+                spline_order=spec.spline_order,
+                grid_range=spec.grid_range,
+            )
+            for i in range(len(dims) - 1)
+        )
+
+    def squash(self, h: torch.Tensor) -> torch.Tensor:
+        r = self.spec.grid_range
+        return r * torch.tanh(h / r)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        h = coords
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < last:
+                h = self.squash(h)
+        return h
+
+    @torch.no_grad()
+    def init_output(self, mean: torch.Tensor) -> None:
+        """Start from the signal's mean (coordinates span [-1, 1] on every axis).
+
+        There is no bias: the bases of an input inside the grid sum to one, so raising all
+        of an edge's coefficients by d raises the output by scaler * d everywhere; the
+        smallest such change over the output layer's edges moves the average output over a
+        coarse coordinate grid onto the mean.
+        """
+        layer = self.layers[-1]
+        scaler = layer.spline_scaler  # (out, in)
+        axis = torch.linspace(-1.0, 1.0, 17, device=scaler.device)
+        axes = torch.meshgrid(*[axis] * self.spec.in_features, indexing="ij")
+        current = self(torch.stack(axes, dim=-1).reshape(-1, self.spec.in_features)).mean(dim=0)
+        shift = (mean.to(scaler.device) - current) / scaler.pow(2).sum(dim=1).clamp_min(1e-12)
+        layer.spline_weight.add_((shift.unsqueeze(1) * scaler).unsqueeze(-1))
+
+    def coded_tensors(self) -> list[nn.Parameter]:
+        out = []
+        for layer in self.layers:
+            out += [layer.base_weight, layer.spline_weight, layer.spline_scaler]
+        return out
