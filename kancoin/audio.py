@@ -47,10 +47,8 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Read a WAV or FLAC file as (float32 frames x channels in [-1, 1], sample rate)."""
     sf = _soundfile()
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not an audio file")
+    if not path.is_file():
+        raise InputError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
     try:
         info = sf.info(str(path))
         if info.format not in READ_FORMATS:
