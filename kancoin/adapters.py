@@ -16,12 +16,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kancoin import audio, signals
+from kancoin import audio
 from kancoin.bitstream import AudioInfo, Header, ImageInfo
 from kancoin.errors import InputError, LimitError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset
 from kancoin.render import render
+from kancoin.signals import (
+    check_output_pixels,
+    image_grid,
+    image_to_pil,
+    load_image,
+    psnr,
+    to_uint8,
+)
 
 IMAGE_FORMATS = {
     ".png": "PNG",
@@ -75,6 +83,7 @@ class ImageKind:
     rate_option = "--bpp"
     default_suffix = ".png"
     allocation_samples = 16384  # coordinates the bit allocation measures distortion on
+    default_threads = None  # torch's own count
 
     def __init__(self, info: ImageInfo, image: np.ndarray | None = None):
         self.info = info
@@ -104,14 +113,14 @@ class ImageKind:
 
     def part(self, index: int, device: torch.device) -> Part:
         height, width, channels = self.image.shape
-        coords = signals.image_grid(height, width).to(device)
+        coords = image_grid(height, width).to(device)
         targets = torch.from_numpy(self.image.reshape(-1, channels)).to(device)
         return Part(coords, targets, 1.0)
 
     def measure(self, decoded: np.ndarray) -> dict[str, float]:
         """PSNR of the 8-bit image the decoder writes."""
-        reconstruction = signals.to_uint8(decoded).astype(np.float32) / 255
-        return {"psnr": signals.psnr(original=self.image, reconstruction=reconstruction)}
+        reconstruction = to_uint8(decoded).astype(np.float32) / 255
+        return {"psnr": psnr(original=self.image, reconstruction=reconstruction)}
 
     # decoding
 
@@ -130,13 +139,13 @@ class ImageKind:
             height = max(1, round(self.info.height * scale))
         else:
             width, height = self.info.width, self.info.height
-        signals.check_output_pixels(width, height, max_samples)
+        check_output_pixels(width, height, max_samples)
         return width, height
 
     def render(self, models, size: tuple[int, int], device: torch.device) -> np.ndarray:
         """Float32 HxWxC in [0, 1]."""
         width, height = size
-        coords = signals.image_grid(height, width).to(device)
+        coords = image_grid(height, width).to(device)
         pixels = render(models[0], coords).clamp_(0.0, 1.0)
         return pixels.reshape(height, width, self.info.channels).cpu().numpy()
 
@@ -144,7 +153,7 @@ class ImageKind:
         image_format(path)
 
     def save(self, path: Path, image: np.ndarray, size: tuple[int, int]) -> None:
-        signals.image_to_pil(image).save(path, format=image_format(path))
+        image_to_pil(image).save(path, format=image_format(path))
 
     def describe_output(self, image: np.ndarray, **_) -> str:
         height, width = image.shape[:2]
@@ -161,6 +170,7 @@ class AudioKind:
     rate_option = "--kbps"
     default_suffix = ".wav"
     allocation_samples = ALLOCATION_SAMPLES  # per segment
+    default_threads = 1  # ops this small only wait for a second thread (docs/AUDIO.md)
 
     def __init__(self, info: AudioInfo, samples: np.ndarray | None = None):
         self.info = info
@@ -228,7 +238,7 @@ class AudioKind:
         """PSNR (waveform mapped to [0, 1]) and SNR of the 16-bit clip the decoder writes."""
         written = audio.to_int16(decoded).astype(np.float32) / audio.INT16_SCALE
         return {
-            "psnr": signals.psnr(
+            "psnr": psnr(
                 original=audio.to_unit(self.samples), reconstruction=audio.to_unit(written)
             ),
             "snr": audio.snr(original=self.samples, reconstruction=written),
@@ -288,7 +298,7 @@ class AudioKind:
 def load_signal(source, *, keep_alpha: bool = False) -> np.ndarray:
     """Image array (HxW, HxWxC; uint8 or float in [0, 1]) or path -> float32 HxWxC."""
     if isinstance(source, str | Path):
-        return signals.load_image(source, keep_alpha=keep_alpha)
+        return load_image(source, keep_alpha=keep_alpha)
     array = np.asarray(source)
     if array.ndim == 2:
         array = array[:, :, None]

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -60,6 +61,20 @@ def test_tone_round_trip_closed_loop():
     summary = result.summary()
     assert summary["kbps"] == pytest.approx(8 * len(result.data) / 0.25 / 1000, abs=1e-6)
     assert "bpp" not in summary and summary["snr"] == pytest.approx(result.snr, abs=1e-4)
+
+
+def test_audio_encodes_on_one_thread_and_restore_the_count():
+    before = torch.get_num_threads()
+    seen = []
+    kancoin.encode(
+        tone(0.1),
+        sample_rate=RATE,
+        kbps=64,
+        steps=2,
+        progress=lambda *_: seen.append(torch.get_num_threads()),
+    )
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
 
 
 def test_noise_round_trip_keeps_shape_and_range():
