@@ -1,14 +1,18 @@
 """KAN: B-spline bases, the layer, its spec and header, and a codec round trip."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 import kancoin
 from kancoin import bitstream, rate
 from kancoin.bitstream import ImageInfo
+from kancoin.cli import main
 from kancoin.fit.select import select_step
 from kancoin.fit.steps import ChunkedAutogradStep, autograd_step
 from kancoin.models import KanSpec, spec_class, spec_class_by_name
@@ -88,13 +92,23 @@ def test_layer_is_silu_base_plus_scaled_spline_path():
 
 
 @pytest.mark.parametrize(
-    "layers,width,grid_size,order", [(1, 4, 3, 1), (3, 16, 8, 3), (2, 7, 12, 2)]
+    "layers,width,grid_size,input_grid,order",
+    [(1, 4, 3, 3, 1), (3, 16, 8, 64, 3), (2, 7, 12, 5, 2)],
 )
-def test_parameter_count(layers, width, grid_size, order):
-    spec = KanSpec(2, 3, layers=layers, width=width, grid_size=grid_size, spline_order=order)
-    per_edge = grid_size + order + 2  # G + k coefficients, one base weight, one scaler
-    edges = 2 * width + (layers - 1) * width * width + width * 3
-    assert spec.num_params() == edges * per_edge
+def test_parameter_count(layers, width, grid_size, input_grid, order):
+    spec = KanSpec(
+        2,
+        3,
+        layers=layers,
+        width=width,
+        grid_size=grid_size,
+        input_grid_size=input_grid,
+        spline_order=order,
+    )
+    # per edge: G + k coefficients, one base weight, one scaler; the input layer has its own G
+    hidden_edges = (layers - 1) * width * width + width * 3
+    expected = 2 * width * (input_grid + order + 2) + hidden_edges * (grid_size + order + 2)
+    assert spec.num_params() == expected
     model = spec.build()
     assert sum(p.numel() for p in model.parameters()) == spec.num_params()
     shapes = [shape for _, shape in spec.tensor_shapes()]
@@ -163,7 +177,9 @@ def test_kan_chunk_bounds_activation_memory():
 
 
 def test_spec_survives_the_header():
-    spec = KanSpec(2, 3, layers=3, width=13, grid_size=21, spline_order=2, grid_range=1.25)
+    spec = KanSpec(
+        2, 3, layers=3, width=13, grid_size=21, input_grid_size=300, spline_order=2, grid_range=1.25
+    )
     assert spec_class(2) is KanSpec and spec_class_by_name("kan") is KanSpec
     info = ImageInfo(height=5, width=6, channels=3)
     coding = bitstream.TensorCoding(0, kancoin.entropy.EntropyParams(0, 0, 0))
@@ -199,3 +215,18 @@ def test_kan_round_trip_through_the_codec():
     flat = np.broadcast_to(image.mean(axis=(0, 1)), image.shape)
     assert result.psnr > psnr(original=image, reconstruction=flat) + 1  # it learnt something
     assert kancoin.decode(result.data, scale=2).shape == (32, 48, 3)
+
+
+def test_cli_encodes_and_decodes_kan(capsys, image_file):
+    source = image_file(16, 24)
+    argv = ["encode", str(source), "--model", "kan", "--bpp", "40", "--steps", "5", "--json"]
+    assert main([*argv, "-q"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model"].startswith("kan ") and summary["bpp"] <= 40
+    inr = source.with_suffix(".inr")
+    assert main(["info", str(inr), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model_id"] == 2 and len(info["tensors"]) % 3 == 0
+    decoded = source.with_name("x2.png")
+    assert main(["decode", str(inr), "-o", str(decoded), "--scale", "2", "-q"]) == 0
+    assert Image.open(decoded).size == (48, 32)

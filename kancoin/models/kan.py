@@ -153,7 +153,9 @@ class KANLinear(nn.Module):
 class KanSpec(ModelSpec):
     """`layers` hidden KAN layers of `width` units, then an output KAN layer.
 
-    Parameters per layer: out * in * (G + k + 2) (base weights, coefficients, scalers).
+    Parameters per layer: out * in * (G + k + 2) (base weights, coefficients, scalers). The
+    input layer has its own, finer grid: it sees raw coordinates, and its G alone decides
+    how much detail per axis the network can place; at 2 inputs it costs few parameters.
     """
 
     model_id: ClassVar[int] = 2
@@ -162,6 +164,7 @@ class KanSpec(ModelSpec):
         HeaderField("layers", "uint:6", 1, 63),
         HeaderField("width", "uint:12", 1, 4095),
         HeaderField("grid_size", "uint:8", 1, 255),
+        HeaderField("input_grid_size", "uint:12", 1, 4095),
         HeaderField("spline_order", "uint:3", 0, 7),
         HeaderField("grid_range", "floatbe:32", 1e-3, 1e3),
     )
@@ -171,23 +174,27 @@ class KanSpec(ModelSpec):
     layers: int = 3
     width: int = 16
     grid_size: int = 8
+    input_grid_size: int = 64  # the first layer's grid: sets the finest detail along each axis
     spline_order: int = 3
     grid_range: float = 1.0
 
     def dims(self) -> list[int]:
         return [self.in_features] + [self.width] * self.layers + [self.out_features]
 
+    def grid_sizes(self) -> list[int]:
+        """G of each layer: the input layer's own, then grid_size."""
+        return [self.input_grid_size] + [self.grid_size] * self.layers
+
     def build(self) -> Kan:
         return Kan(self)
 
     def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         dims = self.dims()
-        num_bases = self.grid_size + self.spline_order
         shapes = []
-        for i in range(len(dims) - 1):
+        for i, grid_size in enumerate(self.grid_sizes()):
             out_dim, in_dim = dims[i + 1], dims[i]
             shapes.append((f"layer{i}.base", (out_dim, in_dim)))
-            shapes.append((f"layer{i}.spline", (out_dim, in_dim, num_bases)))
+            shapes.append((f"layer{i}.spline", (out_dim, in_dim, grid_size + self.spline_order)))
             shapes.append((f"layer{i}.scaler", (out_dim, in_dim)))
         return shapes
 
@@ -197,15 +204,17 @@ class KanSpec(ModelSpec):
         Each input keeps its G + k dense bases (for the coefficient gradient) and a few
         k + 1 sized intermediates; measured peak is within this estimate.
         """
-        num_bases = self.grid_size + self.spline_order
-        local = self.spline_order + 1
-        per_coord = 4 * sum(d * (2 * num_bases + 6 * local) for d in self.dims()[:-1])
+        k = self.spline_order
+        per_coord = 4 * sum(
+            d * (2 * (grid_size + k) + 6 * (k + 1))
+            for d, grid_size in zip(self.dims(), self.grid_sizes(), strict=False)
+        )
         return max(1024, TRAIN_MEMORY_BYTES // per_coord)
 
     def describe(self) -> str:
         return (
-            f"kan {self.layers}x{self.width} (grid {self.grid_size}, order {self.spline_order}, "
-            f"range ±{self.grid_range:g})"
+            f"kan {self.layers}x{self.width} (grid {self.input_grid_size}/{self.grid_size}, "
+            f"order {self.spline_order}, range ±{self.grid_range:g})"
         )
 
 
@@ -220,11 +229,11 @@ class Kan(nn.Module):
             KANLinear(
                 dims[i],
                 dims[i + 1],
-                grid_size=spec.grid_size,
+                grid_size=grid_size,
                 spline_order=spec.spline_order,
                 grid_range=spec.grid_range,
             )
-            for i in range(len(dims) - 1)
+            for i, grid_size in enumerate(spec.grid_sizes())
         )
 
     def squash(self, h: torch.Tensor) -> torch.Tensor:
