@@ -133,6 +133,14 @@ def test_default_segments_hold_about_8_kbit():
     assert result.header.networks == 3  # 0.25 s segments, equalised to 0.2 s
 
 
+def test_any_model_family_codes_audio():
+    clip = tone(0.25, channels=2)
+    result = kancoin.encode(clip, sample_rate=RATE, kbps=96, steps=5, model="kan")
+    assert result.header.spec.name == "kan" and result.header.spec.in_features == 1
+    assert 8 * len(result.data) <= 96 * 1000 * 0.25
+    assert kancoin.decode(result.data, scale=2).shape == (2 * len(clip), 2)
+
+
 def test_stereo_channels_stay_apart():
     clip = tone(channels=2, seed=3)
     result = kancoin.encode(clip, sample_rate=RATE, kbps=96, **FAST)
