@@ -16,20 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kancoin import audio
+from kancoin import audio, signals
 from kancoin.bitstream import AudioInfo, Header, ImageInfo
 from kancoin.errors import InputError, LimitError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset
 from kancoin.render import render
-from kancoin.signals import (
-    check_output_pixels,
-    image_grid,
-    image_to_pil,
-    load_image,
-    psnr,
-    to_uint8,
-)
 
 IMAGE_FORMATS = {
     ".png": "PNG",
@@ -113,14 +105,14 @@ class ImageKind:
 
     def part(self, index: int, device: torch.device) -> Part:
         height, width, channels = self.image.shape
-        coords = image_grid(height, width).to(device)
+        coords = signals.image_grid(height, width).to(device)
         targets = torch.from_numpy(self.image.reshape(-1, channels)).to(device)
         return Part(coords, targets, 1.0)
 
     def measure(self, decoded: np.ndarray) -> dict[str, float]:
         """PSNR of the 8-bit image the decoder writes."""
-        reconstruction = to_uint8(decoded).astype(np.float32) / 255
-        return {"psnr": psnr(original=self.image, reconstruction=reconstruction)}
+        reconstruction = signals.to_uint8(decoded).astype(np.float32) / 255
+        return {"psnr": signals.psnr(original=self.image, reconstruction=reconstruction)}
 
     # decoding
 
@@ -139,13 +131,13 @@ class ImageKind:
             height = max(1, round(self.info.height * scale))
         else:
             width, height = self.info.width, self.info.height
-        check_output_pixels(width, height, max_samples)
+        signals.check_output_pixels(width, height, max_samples)
         return width, height
 
     def render(self, models, size: tuple[int, int], device: torch.device) -> np.ndarray:
         """Float32 HxWxC in [0, 1]."""
         width, height = size
-        coords = image_grid(height, width).to(device)
+        coords = signals.image_grid(height, width).to(device)
         pixels = render(models[0], coords).clamp_(0.0, 1.0)
         return pixels.reshape(height, width, self.info.channels).cpu().numpy()
 
@@ -153,7 +145,7 @@ class ImageKind:
         image_format(path)
 
     def save(self, path: Path, image: np.ndarray, size: tuple[int, int]) -> None:
-        image_to_pil(image).save(path, format=image_format(path))
+        signals.image_to_pil(image).save(path, format=image_format(path))
 
     def describe_output(self, image: np.ndarray, **_) -> str:
         height, width = image.shape[:2]
@@ -238,7 +230,7 @@ class AudioKind:
         """PSNR (waveform mapped to [0, 1]) and SNR of the 16-bit clip the decoder writes."""
         written = audio.to_int16(decoded).astype(np.float32) / audio.INT16_SCALE
         return {
-            "psnr": psnr(
+            "psnr": signals.psnr(
                 original=audio.to_unit(self.samples), reconstruction=audio.to_unit(written)
             ),
             "snr": audio.snr(original=self.samples, reconstruction=written),
@@ -298,7 +290,7 @@ class AudioKind:
 def load_signal(source, *, keep_alpha: bool = False) -> np.ndarray:
     """Image array (HxW, HxWxC; uint8 or float in [0, 1]) or path -> float32 HxWxC."""
     if isinstance(source, str | Path):
-        return load_image(source, keep_alpha=keep_alpha)
+        return signals.load_image(source, keep_alpha=keep_alpha)
     array = np.asarray(source)
     if array.ndim == 2:
         array = array[:, :, None]
