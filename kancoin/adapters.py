@@ -75,6 +75,7 @@ class ImageKind:
     rate_option = "--bpp"
     default_suffix = ".png"
     allocation_samples = 16384  # coordinates the bit allocation measures distortion on
+    default_threads = None  # torch's own count
 
     def __init__(self, info: ImageInfo, image: np.ndarray | None = None):
         self.info = info
@@ -161,6 +162,7 @@ class AudioKind:
     rate_option = "--kbps"
     default_suffix = ".wav"
     allocation_samples = ALLOCATION_SAMPLES  # per segment
+    default_threads = 1  # ops this small only wait for a second thread (docs/AUDIO.md)
 
     def __init__(self, info: AudioInfo, samples: np.ndarray | None = None):
         self.info = info

@@ -18,7 +18,7 @@ import torch
 from kancoin import adapters, allocation, bitstream, entropy, rate
 from kancoin.adapters import DefaultRate, Part
 from kancoin.bitstream import Header, TensorCoding
-from kancoin.device import resolve_device, set_threads
+from kancoin.device import resolve_device, thread_limit
 from kancoin.errors import InputError, LimitError, RateError, UsageError
 from kancoin.fileio import check_output, write_atomic, write_bytes_atomic
 from kancoin.fit import SAMPLERS, FitConfig, FitResult, SamplerOptions, fit
@@ -175,7 +175,6 @@ def encode(
     info = kind.info
     preset = get_preset(config.preset)
     device = resolve_device(config.device)
-    set_threads(config.threads)
     torch.manual_seed(config.seed)
 
     budget = kind.budget_bits(config)
@@ -186,12 +185,15 @@ def encode(
             f"rate, above the {bitstream.MAX_TOTAL_PARAMS} one file may hold; lower the rate"
         )
     models = [spec.build().to(device) for _ in range(info.networks)]
-    fits = _fit_parts(models, kind, config, preset, device, progress)
-
-    data, payload, psnr_quantized = _quantize_and_write(models, spec, kind, config, budget, device)
-    # closed loop: the decoder's own path on the real bytes, measured on the written output
-    header, _ = bitstream.read(data)
-    metrics = kind.measure(decode(data, device=str(device)))
+    threads = config.threads if config.threads is not None else kind.default_threads
+    with thread_limit(threads):
+        fits = _fit_parts(models, kind, config, preset, device, progress)
+        data, payload, psnr_quantized = _quantize_and_write(
+            models, spec, kind, config, budget, device
+        )
+        # closed loop: the decoder's own path on the real bytes, measured on the written output
+        header, _ = bitstream.read(data)
+        metrics = kind.measure(decode(data, device=str(device)))
     data = bitstream.write(replace(header, psnr=metrics["psnr"]), payload)  # field reserved
     if output is not None:
         write_bytes_atomic(output, data)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -32,6 +34,18 @@ def set_threads(threads: int | None) -> None:
             raise DeviceError("--threads must be at least 1")
         if threads != torch.get_num_threads():
             set_torch_threads(threads)
+
+
+@contextmanager
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """set_threads for a block, then torch's previous thread count again."""
+    previous = torch.get_num_threads()
+    set_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            set_torch_threads(previous)
 
 
 def set_torch_threads(threads: int) -> None:

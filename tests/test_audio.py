@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -62,6 +63,20 @@ def test_tone_round_trip_closed_loop():
     assert "bpp" not in summary and summary["snr"] == pytest.approx(result.snr, abs=1e-4)
 
 
+def test_audio_encodes_on_one_thread_and_restore_the_count():
+    before = torch.get_num_threads()
+    seen = []
+    kancoin.encode(
+        tone(0.1),
+        sample_rate=RATE,
+        kbps=64,
+        steps=2,
+        progress=lambda *_: seen.append(torch.get_num_threads()),
+    )
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
+
+
 def test_noise_round_trip_keeps_shape_and_range():
     clip = noise()
     result = kancoin.encode(clip, sample_rate=RATE, kbps=48, steps=5, preset="fast")
@@ -116,6 +131,14 @@ def test_default_segments_hold_about_8_kbit():
     assert adapters.segment_seconds(None) == 0.5
     result = kancoin.encode(tone(0.6), sample_rate=RATE, kbps=32, steps=1)
     assert result.header.networks == 3  # 0.25 s segments, equalised to 0.2 s
+
+
+def test_any_model_family_codes_audio():
+    clip = tone(0.25, channels=2)
+    result = kancoin.encode(clip, sample_rate=RATE, kbps=96, steps=5, model="kan")
+    assert result.header.spec.name == "kan" and result.header.spec.in_features == 1
+    assert 8 * len(result.data) <= 96 * 1000 * 0.25
+    assert kancoin.decode(result.data, scale=2).shape == (2 * len(clip), 2)
 
 
 def test_stereo_channels_stay_apart():
