@@ -7,7 +7,8 @@ Each `KANLinear` layer follows the efficient-kan formulation (our own code):
 where B_j are the G + k B-spline bases of order k on a uniform grid of G intervals over
 [-r, r], extended by k knots on each side (Cox-de Boor recursion), c are the spline
 coefficients and s the per-edge spline scaler. No bias. The grid is fixed by (G, k, r),
-all carried in the header: never data-dependent, so the decoder needs nothing else.
+all carried in the header: never data-dependent, so the decoder needs nothing else. The
+input layer, which reads raw coordinates, has its own finer G (`input_grid_size`).
 
 Hidden activations are squashed by `r * tanh(h / r)` between layers. The bases are non-zero
 only inside the (extended) grid, so an activation that drifts outside it loses its spline
@@ -53,30 +54,48 @@ def bspline_bases(x: torch.Tensor, grid_size: int, order: int, grid_range: float
     grid they are all zero.
     """
     num_bases = grid_size + order
-    intervals = grid_size + 2 * order
     knots = uniform_knots(grid_size, order, grid_range, dtype=x.dtype, device=x.device)
-    # the knot interval holding x, by the same comparisons as the recursion's t_j <= x < t_j+1
-    cell = torch.searchsorted(knots, x.detach().contiguous(), right=True) - 1
-    inside = ((cell >= 0) & (cell < intervals)).unsqueeze(-1)
-    cell = cell.clamp_(0, intervals - 1)
-    offset = (x - knots[cell]) * (grid_size / (2.0 * grid_range))  # in [0, 1) inside
+    padded = torch.cat([knots.new_full((1,), -math.inf), knots, knots.new_full((1,), math.inf)])
+    cell = _knot_interval(x.detach(), padded, grid_size / (2.0 * grid_range))
+    # hidden values (squashed) and coordinates normally lie in [-r, r): every one of their
+    # k + 1 bases exists, and no masking is needed
+    in_range = bool(((cell >= order) & (cell < num_bases)).all())
+    if not in_range:
+        cell = cell.clamp(-1, num_bases + order)  # -1 and G + 2k: outside the extended grid
+    offset = (x - padded[cell + 1]) * (grid_size / (2.0 * grid_range))  # in [0, 1)
     local = _local_bases(offset, order)  # (..., in, k + 1)
     index = cell.unsqueeze(-1) + torch.arange(-order, 1, device=x.device)
-    keep = inside & (index >= 0) & (index < num_bases)
-    values = torch.where(keep, local, torch.zeros((), dtype=x.dtype, device=x.device))
+    if not in_range:
+        inside = ((cell >= 0) & (cell < num_bases + order)).unsqueeze(-1)
+        keep = inside & (index >= 0) & (index < num_bases)
+        local = torch.where(keep, local, torch.zeros((), dtype=x.dtype, device=x.device))
+        # dropped values are zero, so clamping their indices onto a neighbour adds nothing
+        index = index.clamp(0, num_bases - 1)
     dense = x.new_zeros((*x.shape, num_bases))
-    # dropped values are zero, so clamping their indices onto a neighbour adds nothing
-    return dense.scatter_add(-1, index.clamp_(0, num_bases - 1), values)
+    return dense.scatter_add_(-1, index, local)
+
+
+def _knot_interval(x: torch.Tensor, padded: torch.Tensor, scale: float) -> torch.Tensor:
+    """m with t_m <= x < t_m+1 (-1 below the first knot; padded = [-inf, knots, inf]).
+
+    Arithmetic finds it to within one interval; one comparison with the knots either side
+    makes it exactly the recursion's (and the reference's) t_j <= x < t_j+1 at a knot.
+    """
+    last = padded.shape[0] - 2  # index of the past-the-end interval
+    guess = torch.floor((x - padded[1]) * scale).clamp_(-1, last).long()
+    guess -= (x < padded[guess + 1]).long()
+    guess += (x >= padded[guess + 2]).long()
+    return guess
 
 
 def _local_bases(t: torch.Tensor, order: int) -> torch.Tensor:
     """The k + 1 non-zero bases of order k at offset t in [0, 1) of a unit-spaced interval."""
     matrix = _local_basis_polynomials(order).to(dtype=t.dtype, device=t.device)
-    t = t.unsqueeze(-1)
-    values = matrix[order].expand(*t.shape[:-1], order + 1)
-    for power in range(order - 1, -1, -1):  # Horner: k multiply-adds on (..., k + 1)
-        values = torch.addcmul(matrix[power], values, t)
-    return values
+    powers = [torch.ones_like(t)]
+    for _ in range(order):
+        powers.append(powers[-1] * t)
+    # one (..., k + 1) x (k + 1, k + 1) product: cheaper to differentiate than Horner steps
+    return torch.stack(powers, dim=-1) @ matrix
 
 
 @functools.cache
@@ -85,7 +104,7 @@ def _local_basis_polynomials(order: int) -> torch.Tensor:
 
     Cox-de Boor run once on polynomials in t instead of on numbers: on uniform knots every
     denominator of degree p is p, left distances are t + j - 1 and right ones j - t (The
-    NURBS Book, algorithm A2.2). Evaluating the k + 1 bases is then one small matmul.
+    NURBS Book, algorithm A2.2). Evaluating the k + 1 bases is then one small product.
     """
 
     def times_linear(poly: list[float], constant: float, slope: float) -> list[float]:
