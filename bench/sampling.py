@@ -151,7 +151,12 @@ def table(runs: list[dict], variants: list[str], budgets: list[float], threshold
                 )
                 for image in images
             )
-            row.append(f"{needed:.0f} s" if math.isfinite(needed) else f"> {budgets[-1]:g} s")
+            if not math.isfinite(needed):
+                row.append(f"> {budgets[-1]:g} s")
+            elif needed <= budgets[0]:
+                row.append(f"<= {budgets[0]:g} s")  # reached at the smallest budget run
+            else:
+                row.append(f"{needed:.0f} s")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

@@ -281,6 +281,21 @@ def test_nint_importance_batches_are_weighted():
         assert 50 < batch.indices.shape[0] < 110  # Poisson sampling: about 80
 
 
+def test_nint_leverage_is_measured_on_a_pool_and_bounded():
+    context = context_for()
+    options = SamplerOptions(nint_leverage_every=3, nint_leverage_pool=0.5)
+    sampler = make_sampler("nint", 400, fraction=0.2, generator=torch.Generator(), options=options)
+    sampler.select(0, context)
+    measured = sampler.leverage != 1.0
+    assert 150 <= int(measured.sum()) <= 200  # the pool: half of the coordinates
+    assert float(sampler.leverage.min()) >= 0.1 and float(sampler.leverage.max()) <= 10.0
+    before = sampler.leverage.clone()
+    sampler.select(1, context)
+    assert torch.equal(sampler.leverage, before)  # only every third round
+    sampler.select(3, context)
+    assert not torch.equal(sampler.leverage, before)
+
+
 def test_bad_options_are_refused():
     with pytest.raises(ValueError):
         make_sampler(
