@@ -7,8 +7,9 @@ planner, fitted to the same images, then every coded tensor is quantized at one 
 Second table: both models through `kancoin.encode` at the same rate and the same fitting
 time budget (rate from the real bytes, PSNR from the decoded 8-bit image).
 
-The default run is bounded (2 images at half size, 300 steps, 60 s per encode: about
-10-15 minutes on 2 busy cores); --downscale 1 --steps N --seconds S for full-size runs.
+The default run is bounded (2 images at half size, 60 coordinate passes, i.e. 300 steps of
+20 % batches, and 60 s per encode: about 10 minutes on 2 cores); --downscale 1 --passes N
+--seconds S for full-size runs. Each family trains at its own batch fraction (presets.py).
 
     python bench/quantization.py [--images kodim23.png kodim15.png] [--json out.json]
 """
@@ -50,7 +51,7 @@ def load(name: str, downscale: int) -> np.ndarray:
 
 
 def fitted_model(image: np.ndarray, model: str, args) -> tuple[torch.nn.Module, dict]:
-    """The network the codec would plan for this rate, fitted for --steps."""
+    """The network the codec would plan for this rate, fitted for --passes over the image."""
     height, width, channels = image.shape
     info = ImageInfo(height=height, width=width, channels=channels)
     preset = get_preset(args.preset)
@@ -66,10 +67,11 @@ def fitted_model(image: np.ndarray, model: str, args) -> tuple[torch.nn.Module, 
     network = spec.build()
     coords = image_grid(height, width)
     targets = torch.from_numpy(image.reshape(-1, channels))
+    fraction = spec.batch_fraction or preset.batch_fraction
     config = FitConfig(
-        steps=args.steps,
+        steps=max(1, round(args.passes / fraction)),
         lr=preset.lr * spec.lr_scale,
-        batch_fraction=preset.batch_fraction,
+        batch_fraction=fraction,
         seed=args.seed,
         chunk=spec.train_chunk(),
     )
@@ -174,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", nargs="+", default=["kodim23.png", "kodim15.png"])
     parser.add_argument("--downscale", type=int, default=2, help="1 = full 768x512")
     parser.add_argument("--bpp", type=float, default=0.3)
-    parser.add_argument("--steps", type=int, default=300, help="fitting steps, first table")
+    parser.add_argument(
+        "--passes", type=float, default=60.0, help="first table: steps x batch fraction"
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="fit budget, second table")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--seed", type=int, default=0)

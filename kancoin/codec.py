@@ -47,9 +47,10 @@ class EncodeConfig:
     preset: str = "default"
     steps: int | None = None  # overrides the preset's step count
     time_budget: float | None = None
-    sampler: str = "uniform"
+    sampler: str = "nint"  # fastest measured (docs/SAMPLING.md)
     sampler_options: SamplerOptions = field(default_factory=SamplerOptions)
     batch_fraction: float | None = None  # overrides the preset's share of coordinates per step
+    lr: float | None = None  # overrides the preset's peak learning rate (SIREN scale)
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -84,6 +85,8 @@ class EncodeConfig:
             spec_class_by_name(self.model)
         except (ValueError, KeyError) as exc:
             raise UsageError(f"unknown model or preset: {exc}") from None
+        if self.lr is not None and not 0 < self.lr <= 1:
+            raise UsageError(f"--lr must be in (0, 1], got {self.lr}")
         if self.batch_fraction is not None and not 0 < self.batch_fraction <= 1:
             raise UsageError(f"batch fraction must be in (0, 1], got {self.batch_fraction}")
         if self.sampler not in SAMPLERS:
@@ -234,19 +237,20 @@ def _choose_spec(config: EncodeConfig, kind, max_layers: int, budget: float | No
 
 def _fit_parts(models, kind, config, preset, device, progress) -> list[FitResult]:
     """Fit each part's network in turn; a time budget is shared out by part size."""
-    steps = config.steps
-    if steps is None and config.time_budget is None:
-        steps = preset.steps
     fits, done_before = [], 0.0
     for index, model in enumerate(models):
         part = kind.part(index, device)
+        fraction = config.batch_fraction or kind.batch_fraction(model.spec, preset)
+        steps = config.steps
+        if steps is None and config.time_budget is None:
+            steps = preset.steps_at(fraction)
         fit_config = FitConfig(
             steps=steps,
             time_budget=None if config.time_budget is None else config.time_budget * part.weight,
-            lr=preset.lr * model.spec.lr_scale,
+            lr=(config.lr or preset.lr) * model.spec.lr_scale,
             sampler=config.sampler,
             sampler_options=config.sampler_options,
-            batch_fraction=config.batch_fraction or preset.batch_fraction,
+            batch_fraction=fraction,
             seed=config.seed + index,
             step=config.step,
         )

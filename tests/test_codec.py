@@ -67,7 +67,7 @@ def test_upscaled_render_agrees_with_native_on_average():
     data = kancoin.encode(smooth_image(12, 12), bpp=12.0, **FAST).data
     native, double = kancoin.decode(data), kancoin.decode(data, scale=2)
     pooled = double.reshape(12, 2, 12, 2, 3).mean(axis=(1, 3))
-    assert np.abs(pooled - native).mean() < 0.02
+    assert np.abs(pooled - native).mean() < 0.03  # 2-3 % of the range between pixels
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes():

@@ -33,6 +33,8 @@ class ModelSpec:
     header_fields: ClassVar[tuple[HeaderField, ...]]
     lr_scale: ClassVar[float] = 1.0  # multiplies the preset's learning rate for this family
     plan_max_layers: ClassVar[int | None] = None  # depth cap when sized from a rate (rate.plan)
+    # share of coordinates per step for this family; None: the preset's (tuned for SIREN)
+    batch_fraction: ClassVar[float | None] = None
 
     in_features: int
     out_features: int
