@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed
 PRESET ?= fast
+CODECS ?= siren,jpeg2000,jpeg
 OUT    ?= out
 
 .PHONY: install native demo test lint rd-kodak clean
@@ -42,7 +43,7 @@ lint: install
 	$(BIN)/ruff format --check kancoin tests bench scripts
 
 rd-kodak: install
-	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --out results/kodak
+	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --out results/kodak
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache $(NATIVE)

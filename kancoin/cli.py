@@ -113,6 +113,11 @@ def cli() -> None:
     help="Share of coordinates per step (default: the preset's, 2.5 % for SIREN images).",
 )
 @click.option("--lr", type=float, help="Peak learning rate (default: the preset's).")
+@click.option(
+    "--qat-steps",
+    type=int,
+    help="Quantization-aware fine-tuning steps after the bit allocation (default: preset's).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--threads", type=int, help="CPU threads (default: all cores).")
@@ -144,6 +149,7 @@ def encode(
     nint_mode,
     batch_fraction,
     lr,
+    qat_steps,
     seed,
     device,
     threads,
@@ -170,6 +176,7 @@ def encode(
         sampler_options=SamplerOptions(nint_mode=nint_mode),
         batch_fraction=batch_fraction,
         lr=lr,
+        qat_steps=qat_steps,
         seed=seed,
         device=device,
         threads=threads,

@@ -15,17 +15,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kancoin import adapters, allocation, bitstream, entropy, rate
+from kancoin import adapters, allocation, bitstream, entropy, quant, rate
 from kancoin.adapters import DefaultRate, Part
 from kancoin.bitstream import Header, TensorCoding
 from kancoin.device import resolve_device, thread_limit
 from kancoin.errors import InputError, LimitError, RateError, UsageError
 from kancoin.fileio import check_output, write_atomic, write_bytes_atomic
 from kancoin.fit import SAMPLERS, FitConfig, FitResult, SamplerOptions, fit
+from kancoin.fit.nint import PAPER_BATCH_FRACTION
+from kancoin.fit.qat import StraightThrough
 from kancoin.fit.select import STEP_KINDS
 from kancoin.fit.trainer import ProgressFn
 from kancoin.models import ModelSpec, spec_class_by_name
-from kancoin.presets import get_preset
+from kancoin.presets import Preset, get_preset
 from kancoin.quant import dequantize
 from kancoin.render import render
 from kancoin.signals import psnr_from_mse
@@ -34,6 +36,7 @@ DEFAULT_BPP = DefaultRate(0.3)
 DEFAULT_KBPS = DefaultRate(32.0)
 AUTO_LOSS_DB = 0.1  # --bits auto without a rate: quantization may cost at most this much
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb threshold
+QAT_LR_RATIO = 0.1  # fine-tuning's peak learning rate, relative to the fit's
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class EncodeConfig:
     sampler_options: SamplerOptions = field(default_factory=SamplerOptions)
     batch_fraction: float | None = None  # overrides the preset's share of coordinates per step
     lr: float | None = None  # overrides the preset's peak learning rate (SIREN scale)
+    qat_steps: int | None = None  # quantization-aware fine-tuning; None: the preset's share
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -74,6 +78,8 @@ class EncodeConfig:
             raise UsageError("--layers and --width go together")
         if self.layers is not None and not (1 <= self.layers <= 63 and 1 <= self.width <= 4095):
             raise UsageError("--layers must be 1..63 and --width 1..4095")
+        if self.qat_steps is not None and self.qat_steps < 0:
+            raise UsageError("--qat-steps must be 0 or more")
         if self.steps is not None and self.steps < 1:
             raise UsageError("--steps must be at least 1")
         if self.time_budget is not None and self.time_budget <= 0:
@@ -191,6 +197,10 @@ def encode(
     threads = config.threads if config.threads is not None else kind.default_threads
     with thread_limit(threads):
         fits = _fit_parts(models, kind, config, preset, device, progress)
+        qat_steps = _qat_steps(config, preset, fits)
+        if qat_steps and (budget is not None or config.bits is not None):
+            chosen, _ = _allocate(models, spec, kind, config, budget, device)
+            _finetune_quantized(models, chosen, kind, config, preset, device, qat_steps)
         data, payload, psnr_quantized = _quantize_and_write(
             models, spec, kind, config, budget, device
         )
@@ -240,7 +250,7 @@ def _fit_parts(models, kind, config, preset, device, progress) -> list[FitResult
     fits, done_before = [], 0.0
     for index, model in enumerate(models):
         part = kind.part(index, device)
-        fraction = config.batch_fraction or kind.batch_fraction(model.spec, preset)
+        fraction = _batch_fraction(config, kind, model.spec, preset)
         steps = config.steps
         if steps is None and config.time_budget is None:
             steps = preset.steps_at(fraction)
@@ -260,6 +270,40 @@ def _fit_parts(models, kind, config, preset, device, progress) -> list[FitResult
     return fits
 
 
+def _batch_fraction(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset) -> float:
+    if config.batch_fraction is not None:
+        return config.batch_fraction
+    if config.sampler == "nint" and config.sampler_options.nint_mode == "paper":
+        return PAPER_BATCH_FRACTION  # NINT as published, not at kancoin's batch size
+    return kind.batch_fraction(spec, preset)
+
+
+def _qat_steps(config: EncodeConfig, preset: Preset, fits: list[FitResult]) -> int:
+    if config.qat_steps is not None:
+        return config.qat_steps
+    return round(preset.qat_share * sum(f.steps for f in fits) / len(fits))
+
+
+def _finetune_quantized(models, chosen, kind, config, preset, device, steps: int) -> None:
+    """Straight-through fine-tuning at the allocated steps (kancoin.fit.qat); the
+    allocation then runs again on the result, so a file never depends on the guess."""
+    shares = allocation.split(chosen, len(models))
+    for index, (model, share) in enumerate(zip(models, shares, strict=True)):
+        part = kind.part(index, device)
+        fit_config = FitConfig(
+            steps=steps,
+            lr=(config.lr or preset.lr) * model.spec.lr_scale * QAT_LR_RATIO,
+            sampler=config.sampler,
+            sampler_options=config.sampler_options,
+            batch_fraction=_batch_fraction(config, kind, model.spec, preset),
+            seed=config.seed + index + 7919,  # not the fit's draws again
+            step=config.step,
+            evals=4,
+        )
+        rounding = StraightThrough(model, [quant.step_size(c.step_index) for c in share.choices])
+        fit(model, part.coords, part.targets, fit_config, straight_through=rounding)
+
+
 def _part_progress(progress: ProgressFn, before: float, weight: float) -> ProgressFn:
     def report(step: int, done: float, psnr: float, elapsed: float) -> None:
         progress(step, before + weight * done, psnr, elapsed)
@@ -273,7 +317,30 @@ def _combined_psnr(psnrs: list[float], weights: list[float]) -> float:
 
 
 def _quantize_and_write(models, spec, kind, config, budget, device):
-    """Choose steps per tensor, write the file, and coarsen until it fits the budget.
+    """Choose steps per tensor, write the file, and coarsen until it fits the budget."""
+    chosen, table = _allocate(models, spec, kind, config, budget, device)
+    info = kind.info
+    while True:
+        data, payload = _write(chosen, spec, info)
+        if budget is None or 8 * len(data) <= budget:
+            break
+        # coarsen by the estimated overshoot before writing again: one write per notch
+        # would cost quadratic time in the number of networks
+        chosen = allocation.coarser_by(table, chosen, 8 * len(data) - budget)
+        if chosen is None:
+            raise RateError(f"cannot fit {spec.describe()} in {budget:.0f} bits")
+    mse = 0.0
+    for model, share in zip(models, allocation.split(chosen, len(models)), strict=True):
+        allocation.load_quantized(model, share)
+    for index, model in enumerate(models):
+        part = kind.part(index, device)
+        prediction = render(model, part.coords).clamp_(0, 1)
+        mse += part.weight * float((prediction - part.targets).pow(2).mean())
+    return data, payload, psnr_from_mse(mse)
+
+
+def _allocate(models, spec, kind, config, budget, device):
+    """Each tensor's step, and the candidate table it was chosen from.
 
     One Lagrangian spans every network's tensors: each part's distortions are weighted by
     its share of the signal, so bits go wherever they lower the whole signal's MSE most.
@@ -304,23 +371,7 @@ def _quantize_and_write(models, spec, kind, config, budget, device):
         chosen = allocation.pick(table, 0.0)  # finest allowed = the requested depth
     else:
         chosen = allocation.for_distortion(table, base_mse, AUTO_LOSS_DB)
-    while True:
-        data, payload = _write(chosen, spec, info)
-        if budget is None or 8 * len(data) <= budget:
-            break
-        # coarsen by the estimated overshoot before writing again: one write per notch
-        # would cost quadratic time in the number of networks
-        chosen = allocation.coarser_by(table, chosen, 8 * len(data) - budget)
-        if chosen is None:
-            raise RateError(f"cannot fit {spec.describe()} in {budget:.0f} bits")
-    mse = 0.0
-    for model, share in zip(models, allocation.split(chosen, len(models)), strict=True):
-        allocation.load_quantized(model, share)
-    for index, model in enumerate(models):
-        part = kind.part(index, device)
-        prediction = render(model, part.coords).clamp_(0, 1)
-        mse += part.weight * float((prediction - part.targets).pow(2).mean())
-    return data, payload, psnr_from_mse(mse)
+    return chosen, table
 
 
 def _allocation_subset(part: Part, samples: int, generator: torch.Generator) -> Part:

@@ -131,3 +131,30 @@ def test_header_records_model_and_shape():
     assert (header.signal.height, header.signal.width, header.signal.channels) == (9, 13, 3)
     assert header.spec == result.header.spec
     assert result.summary()["params"] == header.spec.num_params()
+
+
+def test_batch_fraction_policy():
+    from kancoin.adapters import MIN_IMAGE_BATCH, AudioKind, ImageKind
+    from kancoin.bitstream import ImageInfo
+    from kancoin.codec import EncodeConfig, _batch_fraction
+    from kancoin.fit import SamplerOptions
+    from kancoin.models import KanSpec, SirenSpec
+    from kancoin.presets import get_preset
+
+    preset = get_preset("default")
+    kodak = ImageKind(ImageInfo(height=512, width=768, channels=3))
+    small = ImageKind(ImageInfo(height=64, width=64, channels=3))
+    siren = SirenSpec(in_features=2, out_features=3, layers=2, width=8)
+    kan = KanSpec(in_features=2, out_features=3, layers=2, width=8)
+    config = EncodeConfig()
+    assert _batch_fraction(config, kodak, siren, preset) == preset.batch_fraction
+    assert _batch_fraction(config, small, siren, preset) * 64 * 64 >= MIN_IMAGE_BATCH
+    assert _batch_fraction(config, kodak, kan, preset) == KanSpec.batch_fraction
+    assert _batch_fraction(config, kodak, siren, preset) < KanSpec.batch_fraction
+    paper = EncodeConfig(sampler="nint", sampler_options=SamplerOptions(nint_mode="paper"))
+    assert _batch_fraction(paper, kodak, siren, preset) == 0.2
+    assert _batch_fraction(EncodeConfig(batch_fraction=0.5), kodak, kan, preset) == 0.5
+    audio_fraction = AudioKind.batch_fraction(None, siren, preset)
+    assert audio_fraction == 0.2
+    # the same coordinate passes whatever the fraction
+    assert preset.steps_at(0.2) * 0.2 == pytest.approx(preset.steps * preset.batch_fraction)

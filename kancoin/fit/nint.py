@@ -35,6 +35,7 @@ from kancoin.fit.samplers import (
 )
 
 NINT_MODES = ("paper", "importance")
+PAPER_BATCH_FRACTION = 0.2  # the published setting; paper mode uses it unless told otherwise
 MIN_NTK_SHARE = 1e-3  # below this the paper stops refreshing NTK scores
 LEVERAGE_CLAMP = 10.0  # relative leverage is kept within [1/c, c] of the pool median
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from kancoin.fit.qat import StraightThrough
 from kancoin.fit.samplers import FitContext, SamplerOptions, make_sampler
 from kancoin.fit.select import STEP_KINDS, select_step
 from kancoin.fit.steps import StepFn
@@ -65,10 +67,13 @@ def fit(
     *,
     step_fn: StepFn | None = None,
     progress: ProgressFn | None = None,
+    straight_through: StraightThrough | None = None,
 ) -> FitResult:
     """Train `model` in place to map coords -> targets; leaves the best state loaded.
 
-    `step_fn` defaults to the step `config.step` selects for the model and device.
+    `step_fn` defaults to the step `config.step` selects for the model and device. With
+    `straight_through`, every step and evaluation sees the rounded weights (fine-tuning
+    for quantization), and the best state is kept rounded: exactly what will be coded.
     """
     if config.steps is None and config.time_budget is None:
         raise ValueError("fitting needs a bound: steps or time_budget")
@@ -83,7 +88,8 @@ def fit(
         options=config.sampler_options,
     )
     context = FitContext(model, coords, targets)
-    if hasattr(model, "init_output"):
+    rounded = straight_through.rounded if straight_through is not None else nullcontext
+    if straight_through is None and hasattr(model, "init_output"):  # fresh networks only
         model.init_output(targets.mean(dim=0))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
@@ -93,6 +99,11 @@ def fit(
     start, cpu_start = time.perf_counter(), time.process_time()
     step, batch_psnr, done = 0, float("nan"), 0.0
     next_eval_at = eval_every
+    if straight_through is not None:  # fine-tuning must not end worse than it started
+        with rounded():
+            best_psnr, best_state = _evaluate(
+                model, coords, targets, best_psnr, best_state, history, step, start
+            )
     while True:
         elapsed = time.perf_counter() - start
         done = _fraction_done(step, elapsed, config)
@@ -107,21 +118,24 @@ def fit(
         else:
             batch_coords, batch_targets = coords[batch.indices], targets[batch.indices]
         optimizer.zero_grad(set_to_none=False)  # steps accumulate into the same buffers
-        sq_err = step_fn(model, batch_coords, batch_targets, batch.weights)
+        with rounded():
+            sq_err = step_fn(model, batch_coords, batch_targets, batch.weights)
         optimizer.step()
         sampler.observe(batch, sq_err)
         step += 1
         batch_psnr = psnr_from_mse(float(sq_err.mean()) / targets.shape[1])
         if done >= next_eval_at:
             next_eval_at += eval_every
-            best_psnr, best_state = _evaluate(
-                model, coords, targets, best_psnr, best_state, history, step, start
-            )
+            with rounded():
+                best_psnr, best_state = _evaluate(
+                    model, coords, targets, best_psnr, best_state, history, step, start
+                )
         if progress is not None:
             progress(step, done, batch_psnr, time.perf_counter() - start)
-    best_psnr, best_state = _evaluate(
-        model, coords, targets, best_psnr, best_state, history, step, start
-    )
+    with rounded():
+        best_psnr, best_state = _evaluate(
+            model, coords, targets, best_psnr, best_state, history, step, start
+        )
     if best_state is not None:
         model.load_state_dict(best_state)
     seconds = time.perf_counter() - start
