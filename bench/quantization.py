@@ -73,7 +73,6 @@ def fitted_model(image: np.ndarray, model: str, args) -> tuple[torch.nn.Module, 
         lr=preset.lr * spec.lr_scale,
         batch_fraction=fraction,
         seed=args.seed,
-        chunk=spec.train_chunk(),
     )
     result = fit(network, coords, targets, config)
     row = {

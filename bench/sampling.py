@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(table(runs, variants, budgets, thresholds))
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"runs": runs, "load": [load_before, load_after]}))
     return 0
 
