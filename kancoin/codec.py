@@ -250,24 +250,31 @@ def _fit_parts(models, kind, config, preset, device, progress) -> list[FitResult
     fits, done_before = [], 0.0
     for index, model in enumerate(models):
         part = kind.part(index, device)
-        fraction = _batch_fraction(config, kind, model.spec, preset)
+        fit_config = _fit_config(config, kind, model.spec, preset, index)
         steps = config.steps
         if steps is None and config.time_budget is None:
-            steps = preset.steps_at(fraction)
-        fit_config = FitConfig(
+            steps = preset.steps_at(fit_config.batch_fraction)
+        fit_config = replace(
+            fit_config,
             steps=steps,
             time_budget=None if config.time_budget is None else config.time_budget * part.weight,
-            lr=(config.lr or preset.lr) * model.spec.lr_scale,
-            sampler=config.sampler,
-            sampler_options=config.sampler_options,
-            batch_fraction=fraction,
-            seed=config.seed + index,
-            step=config.step,
         )
         report = None if progress is None else _part_progress(progress, done_before, part.weight)
         fits.append(fit(model, part.coords, part.targets, fit_config, progress=report))
         done_before += part.weight
     return fits
+
+
+def _fit_config(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset, index: int):
+    """The fit's settings for network `index`, before its bounds are set."""
+    return FitConfig(
+        lr=(config.lr or preset.lr) * spec.lr_scale,
+        sampler=config.sampler,
+        sampler_options=config.sampler_options,
+        batch_fraction=_batch_fraction(config, kind, spec, preset),
+        seed=config.seed + index,
+        step=config.step,
+    )
 
 
 def _batch_fraction(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset) -> float:
@@ -290,14 +297,12 @@ def _finetune_quantized(models, chosen, kind, config, preset, device, steps: int
     shares = allocation.split(chosen, len(models))
     for index, (model, share) in enumerate(zip(models, shares, strict=True)):
         part = kind.part(index, device)
-        fit_config = FitConfig(
+        base = _fit_config(config, kind, model.spec, preset, index)
+        fit_config = replace(
+            base,
             steps=steps,
-            lr=(config.lr or preset.lr) * model.spec.lr_scale * QAT_LR_RATIO,
-            sampler=config.sampler,
-            sampler_options=config.sampler_options,
-            batch_fraction=_batch_fraction(config, kind, model.spec, preset),
-            seed=config.seed + index + 7919,  # not the fit's draws again
-            step=config.step,
+            lr=base.lr * QAT_LR_RATIO,
+            seed=base.seed + 7919,  # not the fit's draws again
             evals=4,
         )
         rounding = StraightThrough(model, [quant.step_size(c.step_index) for c in share.choices])

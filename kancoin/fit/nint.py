@@ -98,8 +98,10 @@ class NintSampler(Sampler):
             self.residual = (context.targets - context.targets.mean(dim=0)).norm(dim=1).cpu()
         if o.nint_leverage_every and step % o.nint_leverage_every == 0:
             self._measure_leverage(context)
+        # the per-step hot path: no extra pass over every coordinate when leverage is off
+        scores = self.leverage * self.residual if o.nint_leverage_every else self.residual
         return importance_batch(
-            self.leverage * self.residual,
+            scores,
             self.batch_size,
             mix=o.nint_mix,
             generator=self.generator,
