@@ -8,7 +8,7 @@ image = kancoin.decode("photo.inr", scale=2)   # float32 HxWxC in [0, 1]
 from kancoin.codec import EncodeConfig, EncodeResult, decode, encode, read_file
 from kancoin.errors import KancoinError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = [
     "EncodeConfig",
     "EncodeResult",

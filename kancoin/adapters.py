@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kancoin import audio, signals
+from kancoin import audio, rate, signals
 from kancoin.bitstream import AudioInfo, Header, ImageInfo
 from kancoin.errors import InputError, LimitError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
@@ -45,6 +45,7 @@ AUDIO_MAX_LAYERS = 3  # 3 sine layers beat 2 and 5 at equal parameters
 # costs dominate (a 256x256 image trains on 6 %, a Kodak image on the preset's 2.5 %)
 MIN_IMAGE_BATCH = 4096
 AUDIO_BATCH_FRACTION = 0.2  # segments are short: small batches would be a few hundred frames
+AUDIO_BITS_PER_PARAM = 8.0  # audio was measured at 8 (docs/AUDIO.md); 7 is not
 ALLOCATION_SAMPLES = 2048  # per segment: the allocation's cost, not the fit's, dominated
 
 
@@ -107,6 +108,12 @@ class ImageKind:
     def batch_fraction(self, spec: ModelSpec, preset: Preset) -> float:
         fraction = spec.batch_fraction or preset.batch_fraction
         return min(1.0, max(fraction, MIN_IMAGE_BATCH / self.info.samples))
+
+    def bits_per_param(self, spec: ModelSpec) -> float:
+        return rate.BITS_PER_PARAM[spec.name]
+
+    def qat_share(self, spec: ModelSpec, preset: Preset) -> float:
+        return preset.qat_share if spec.fine_tunes_quantized else 0.0
 
     def weights(self) -> list[float]:
         return [1.0]
@@ -218,6 +225,12 @@ class AudioKind:
 
     def batch_fraction(self, spec: ModelSpec, preset: Preset) -> float:
         return AUDIO_BATCH_FRACTION
+
+    def bits_per_param(self, spec: ModelSpec) -> float:
+        return AUDIO_BITS_PER_PARAM
+
+    def qat_share(self, spec: ModelSpec, preset: Preset) -> float:
+        return 0.0  # audio loses 0.01-0.05 dB to quantization: nothing to recover
 
     def _span(self, index: int) -> tuple[int, int]:
         start = index * self.info.segment_frames

@@ -197,7 +197,7 @@ def encode(
     threads = config.threads if config.threads is not None else kind.default_threads
     with thread_limit(threads):
         fits = _fit_parts(models, kind, config, preset, device, progress)
-        qat_steps = _qat_steps(config, preset, fits)
+        qat_steps = _qat_steps(config, kind, spec, preset, fits)
         if qat_steps and (budget is not None or config.bits is not None):
             chosen, _ = _allocate(models, spec, kind, config, budget, device)
             _finetune_quantized(models, chosen, kind, config, preset, device, qat_steps)
@@ -234,7 +234,7 @@ def _choose_spec(config: EncodeConfig, kind, max_layers: int, budget: float | No
         return base.replace(layers=config.layers, width=config.width)
     if budget is None:
         return base
-    bits_per_param = float(config.bits) if config.bits else rate.BITS_PER_PARAM[config.model]
+    bits_per_param = float(config.bits) if config.bits else kind.bits_per_param(base)
     return rate.plan(
         base,
         kind.info,
@@ -285,10 +285,10 @@ def _batch_fraction(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset)
     return kind.batch_fraction(spec, preset)
 
 
-def _qat_steps(config: EncodeConfig, preset: Preset, fits: list[FitResult]) -> int:
+def _qat_steps(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset, fits) -> int:
     if config.qat_steps is not None:
         return config.qat_steps
-    return round(preset.qat_share * sum(f.steps for f in fits) / len(fits))
+    return round(kind.qat_share(spec, preset) * sum(f.steps for f in fits) / len(fits))
 
 
 def _finetune_quantized(models, chosen, kind, config, preset, device, steps: int) -> None:

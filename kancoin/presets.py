@@ -18,7 +18,7 @@ class Preset:
     lr: float
     batch_fraction: float
     max_layers: int  # depth cap when the architecture is planned from the rate
-    qat_share: float = 0.0  # quantization-aware fine-tuning steps, as a share of the fit's
+    qat_share: float = 0.1  # quantization-aware fine-tuning steps, as a share of the fit's
 
     def steps_at(self, fraction: float) -> int:
         """Steps that give the same coordinate passes as the preset at `fraction`."""

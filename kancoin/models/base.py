@@ -35,6 +35,8 @@ class ModelSpec:
     plan_max_layers: ClassVar[int | None] = None  # depth cap when sized from a rate (rate.plan)
     # share of coordinates per step for this family; None: the preset's (tuned for SIREN)
     batch_fraction: ClassVar[float | None] = None
+    # whether presets fine-tune the rounded network (their qat_share) for this family
+    fine_tunes_quantized: ClassVar[bool] = True
 
     in_features: int
     out_features: int
