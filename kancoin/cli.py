@@ -18,6 +18,7 @@ from kancoin.errors import KancoinError
 from kancoin.fit import SAMPLERS, SamplerOptions
 from kancoin.fit.nint import NINT_MODES
 from kancoin.fit.select import STEP_KINDS
+from kancoin.fit.trainer import DEFAULT_WARMUP
 from kancoin.models import MODEL_SPECS
 from kancoin.presets import PRESETS
 from kancoin.progress import FitProgress
@@ -116,7 +117,15 @@ def cli() -> None:
 @click.option(
     "--qat-steps",
     type=int,
-    help="Quantization-aware fine-tuning steps after the bit allocation (default: preset's).",
+    help="Quantization-aware fine-tuning steps after the bit allocation (default: 10 % of "
+    "the fit's for SIREN images, none for KAN and audio).",
+)
+@click.option(
+    "--warmup",
+    type=float,
+    default=DEFAULT_WARMUP,
+    show_default=True,
+    help="Share of the fit over which the learning rate ramps up (0: none).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
@@ -150,6 +159,7 @@ def encode(
     batch_fraction,
     lr,
     qat_steps,
+    warmup,
     seed,
     device,
     threads,
@@ -177,6 +187,7 @@ def encode(
         batch_fraction=batch_fraction,
         lr=lr,
         qat_steps=qat_steps,
+        warmup=warmup,
         seed=seed,
         device=device,
         threads=threads,

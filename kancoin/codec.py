@@ -25,7 +25,7 @@ from kancoin.fit import SAMPLERS, FitConfig, FitResult, SamplerOptions, fit
 from kancoin.fit.nint import PAPER_BATCH_FRACTION
 from kancoin.fit.qat import StraightThrough
 from kancoin.fit.select import STEP_KINDS
-from kancoin.fit.trainer import ProgressFn
+from kancoin.fit.trainer import DEFAULT_WARMUP, ProgressFn
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset, get_preset
 from kancoin.quant import dequantize
@@ -55,6 +55,7 @@ class EncodeConfig:
     batch_fraction: float | None = None  # overrides the preset's share of coordinates per step
     lr: float | None = None  # overrides the preset's peak learning rate (SIREN scale)
     qat_steps: int | None = None  # quantization-aware fine-tuning; None: the preset's share
+    warmup: float = DEFAULT_WARMUP  # share of each fit over which the learning rate ramps up
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -80,6 +81,8 @@ class EncodeConfig:
             raise UsageError("--layers must be 1..63 and --width 1..4095")
         if self.qat_steps is not None and self.qat_steps < 0:
             raise UsageError("--qat-steps must be 0 or more")
+        if not 0 <= self.warmup < 1:
+            raise UsageError(f"--warmup must be in [0, 1), got {self.warmup}")
         if self.steps is not None and self.steps < 1:
             raise UsageError("--steps must be at least 1")
         if self.time_budget is not None and self.time_budget <= 0:
@@ -196,9 +199,14 @@ def encode(
     models = [spec.build().to(device) for _ in range(info.networks)]
     threads = config.threads if config.threads is not None else kind.default_threads
     with thread_limit(threads):
-        fits = _fit_parts(models, kind, config, preset, device, progress)
+        quantized = budget is not None or config.bits is not None
+        qat_share = kind.qat_share(spec, preset) if quantized else 0.0
+        if config.qat_steps is not None:
+            qat_share = 0.0  # explicit steps are on top of the budget, as asked
+        # a time budget covers the fine-tuning too: it takes qat_share of the fit's steps
+        fits = _fit_parts(models, kind, config, preset, device, progress, 1 / (1 + qat_share))
         qat_steps = _qat_steps(config, kind, spec, preset, fits)
-        if qat_steps and (budget is not None or config.bits is not None):
+        if qat_steps and quantized:
             chosen, _ = _allocate(models, spec, kind, config, budget, device)
             _finetune_quantized(models, chosen, kind, config, preset, device, qat_steps)
         data, payload, psnr_quantized = _quantize_and_write(
@@ -245,8 +253,9 @@ def _choose_spec(config: EncodeConfig, kind, max_layers: int, budget: float | No
     )
 
 
-def _fit_parts(models, kind, config, preset, device, progress) -> list[FitResult]:
-    """Fit each part's network in turn; a time budget is shared out by part size."""
+def _fit_parts(models, kind, config, preset, device, progress, time_share) -> list[FitResult]:
+    """Fit each part's network in turn; `time_share` of a time budget is shared out by
+    part size."""
     fits, done_before = [], 0.0
     for index, model in enumerate(models):
         part = kind.part(index, device)
@@ -257,7 +266,9 @@ def _fit_parts(models, kind, config, preset, device, progress) -> list[FitResult
         fit_config = replace(
             fit_config,
             steps=steps,
-            time_budget=None if config.time_budget is None else config.time_budget * part.weight,
+            time_budget=None
+            if config.time_budget is None
+            else config.time_budget * time_share * part.weight,
         )
         report = None if progress is None else _part_progress(progress, done_before, part.weight)
         fits.append(fit(model, part.coords, part.targets, fit_config, progress=report))
@@ -272,6 +283,7 @@ def _fit_config(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset, ind
         sampler=config.sampler,
         sampler_options=config.sampler_options,
         batch_fraction=_batch_fraction(config, kind, spec, preset),
+        warmup=config.warmup,
         seed=config.seed + index,
         step=config.step,
     )

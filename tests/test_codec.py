@@ -123,6 +123,9 @@ def test_bad_arrays_and_options():
         kancoin.encode(smooth_image(4, 4), bits=1)
     with pytest.raises(UsageError):
         kancoin.encode(smooth_image(4, 4), layers=3)
+    for warmup in (-0.1, 1.0):
+        with pytest.raises(UsageError, match="--warmup"):
+            kancoin.encode(smooth_image(4, 4), warmup=warmup)
 
 
 def test_header_records_model_and_shape():

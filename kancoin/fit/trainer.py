@@ -28,6 +28,8 @@ from kancoin.fit.steps import StepFn
 from kancoin.render import render
 from kancoin.signals import psnr_from_mse
 
+DEFAULT_WARMUP = 0.02
+
 
 @dataclass(frozen=True)
 class FitConfig:
@@ -35,7 +37,7 @@ class FitConfig:
     time_budget: float | None = None  # seconds of fitting
     lr: float = 1e-3
     final_lr_ratio: float = 0.05
-    warmup: float = 0.02  # share of the run over which the learning rate ramps up linearly
+    warmup: float = DEFAULT_WARMUP  # share of the run over which the rate ramps up linearly
     sampler: str = "uniform"
     batch_fraction: float = 0.2
     sampler_options: SamplerOptions = field(default_factory=SamplerOptions)
@@ -51,6 +53,8 @@ class FitConfig:
             raise ValueError("time budget must be positive")
         if self.lr <= 0:
             raise ValueError("learning rate must be positive")
+        if not 0 <= self.warmup < 1:
+            raise ValueError("warm-up must be a share of the run in [0, 1)")
         if self.step not in STEP_KINDS:
             raise ValueError(f"unknown step {self.step!r} (have: {', '.join(STEP_KINDS)})")
 
