@@ -203,12 +203,18 @@ def encode(
         qat_share = kind.qat_share(spec, preset) if quantized else 0.0
         if config.qat_steps is not None:
             qat_share = 0.0  # explicit steps are on top of the budget, as asked
-        # a time budget covers the fine-tuning too: it takes qat_share of the fit's steps
-        fits = _fit_parts(models, kind, config, preset, device, progress, 1 / (1 + qat_share))
+        # a time budget covers the fine-tuning too: it takes qat_share of the fit's steps;
+        # so does the progress bar
+        fit_share = 1 / (1 + qat_share)
+        fit_progress = _part_progress(progress, 0.0, fit_share)
+        fits = _fit_parts(models, kind, config, preset, device, fit_progress, fit_share)
         qat_steps = _qat_steps(config, kind, spec, preset, fits)
         if qat_steps and quantized:
             chosen, _ = _allocate(models, spec, kind, config, budget, device)
-            _finetune_quantized(models, chosen, kind, config, preset, device, qat_steps)
+            tuning_progress = _part_progress(progress, fit_share, 1 - fit_share)
+            _finetune_quantized(
+                models, chosen, kind, config, preset, device, qat_steps, tuning_progress
+            )
         data, payload, psnr_quantized = _quantize_and_write(
             models, spec, kind, config, budget, device
         )
@@ -270,7 +276,7 @@ def _fit_parts(models, kind, config, preset, device, progress, time_share) -> li
             if config.time_budget is None
             else config.time_budget * time_share * part.weight,
         )
-        report = None if progress is None else _part_progress(progress, done_before, part.weight)
+        report = _part_progress(progress, done_before, part.weight)
         fits.append(fit(model, part.coords, part.targets, fit_config, progress=report))
         done_before += part.weight
     return fits
@@ -303,10 +309,11 @@ def _qat_steps(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset, fits
     return round(kind.qat_share(spec, preset) * sum(f.steps for f in fits) / len(fits))
 
 
-def _finetune_quantized(models, chosen, kind, config, preset, device, steps: int) -> None:
+def _finetune_quantized(models, chosen, kind, config, preset, device, steps, progress) -> None:
     """Straight-through fine-tuning at the allocated steps (kancoin.fit.qat); the
     allocation then runs again on the result, so a file never depends on the guess."""
     shares = allocation.split(chosen, len(models))
+    done_before = 0.0
     for index, (model, share) in enumerate(zip(models, shares, strict=True)):
         part = kind.part(index, device)
         base = _fit_config(config, kind, model.spec, preset, index)
@@ -318,10 +325,18 @@ def _finetune_quantized(models, chosen, kind, config, preset, device, steps: int
             evals=4,
         )
         rounding = StraightThrough(model, [quant.step_size(c.step_index) for c in share.choices])
-        fit(model, part.coords, part.targets, fit_config, straight_through=rounding)
+        report = _part_progress(progress, done_before, part.weight)
+        fit(
+            model, part.coords, part.targets, fit_config, straight_through=rounding, progress=report
+        )
+        done_before += part.weight
 
 
-def _part_progress(progress: ProgressFn, before: float, weight: float) -> ProgressFn:
+def _part_progress(progress: ProgressFn | None, before: float, weight: float) -> ProgressFn | None:
+    """Maps a phase's or a part's own 0..1 progress onto [before, before + weight]."""
+    if progress is None:
+        return None
+
     def report(step: int, done: float, psnr: float, elapsed: float) -> None:
         progress(step, before + weight * done, psnr, elapsed)
 

@@ -106,3 +106,15 @@ def test_kan_and_unquantized_encodes_are_not_fine_tuned(monkeypatch):
     kan = _fit_calls(monkeypatch, bpp=None, bits=8, steps=4, model="kan", layers=1, width=4)
     assert len(kan) == 1
     assert len(_fit_calls(monkeypatch, bpp=None, steps=4)) == 1
+
+
+def test_progress_covers_the_fit_then_the_fine_tuning():
+    seen = []
+    kancoin.encode(
+        smooth_image(16, 16), bpp=8.0, steps=30, preset="fast", progress=lambda *a: seen.append(a)
+    )
+    done = [report[1] for report in seen]
+    assert done == sorted(done)  # one bar, never going back
+    assert done[-1] == pytest.approx(1.0)
+    fit_end = max(d for d in done if d <= 1 / 1.1 + 1e-9)
+    assert fit_end == pytest.approx(1 / 1.1)  # the fit fills its share, fine-tuning the rest
