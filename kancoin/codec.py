@@ -118,6 +118,8 @@ class EncodeResult:
     history: list = field(default_factory=list)  # the fit's (step, s, psnr), one network only
     fit_cpu_seconds: float = 0.0
     snr: float | None = None  # audio: signal-to-noise ratio of the decoded waveform, dB
+    qat_steps: int = 0  # fine-tuning steps on the rounded weights, per network
+    rollbacks: int = 0  # collapsed fits the divergence guard rolled back (kancoin.fit.trainer)
 
     @property
     def num_bytes(self) -> int:
@@ -150,6 +152,8 @@ class EncodeResult:
             "bits": self.bit_depths(),
             "mean_bits_per_param": round(8 * self.header.payload_words * 4 / max(1, params), 3),
             "steps": self.steps,
+            "qat_steps": self.qat_steps,
+            "rollbacks": self.rollbacks,
             "seconds": round(self.seconds, 3),
             "fit_seconds": round(self.fit_seconds, 3),
             "fit_cpu_seconds": round(self.fit_cpu_seconds, 3),
@@ -208,11 +212,12 @@ def encode(
         fit_share = 1 / (1 + qat_share)
         fit_progress = _part_progress(progress, 0.0, fit_share)
         fits = _fit_parts(models, kind, config, preset, device, fit_progress, fit_share)
-        qat_steps = _qat_steps(config, kind, spec, preset, fits)
-        if qat_steps and quantized:
+        qat_steps = _qat_steps(config, kind, spec, preset, fits) if quantized else 0
+        tunings = []
+        if qat_steps:
             chosen, _ = _allocate(models, spec, kind, config, budget, device)
             tuning_progress = _part_progress(progress, fit_share, 1 - fit_share)
-            _finetune_quantized(
+            tunings = _finetune_quantized(
                 models, chosen, kind, config, preset, device, qat_steps, tuning_progress
             )
         data, payload, psnr_quantized = _quantize_and_write(
@@ -239,6 +244,8 @@ def encode(
         history=fits[0].history if len(fits) == 1 else [],
         fit_cpu_seconds=sum(f.cpu_seconds for f in fits),
         snr=metrics.get("snr"),
+        qat_steps=qat_steps,
+        rollbacks=sum(f.rollbacks for f in fits + tunings),
     )
 
 
@@ -309,11 +316,13 @@ def _qat_steps(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset, fits
     return round(kind.qat_share(spec, preset) * sum(f.steps for f in fits) / len(fits))
 
 
-def _finetune_quantized(models, chosen, kind, config, preset, device, steps, progress) -> None:
+def _finetune_quantized(
+    models, chosen, kind, config, preset, device, steps, progress
+) -> list[FitResult]:
     """Straight-through fine-tuning at the allocated steps (kancoin.fit.qat); the
     allocation then runs again on the result, so a file never depends on the guess."""
     shares = allocation.split(chosen, len(models))
-    done_before = 0.0
+    done_before, results = 0.0, []
     for index, (model, share) in enumerate(zip(models, shares, strict=True)):
         part = kind.part(index, device)
         base = _fit_config(config, kind, model.spec, preset, index)
@@ -326,10 +335,18 @@ def _finetune_quantized(models, chosen, kind, config, preset, device, steps, pro
         )
         rounding = StraightThrough(model, [quant.step_size(c.step_index) for c in share.choices])
         report = _part_progress(progress, done_before, part.weight)
-        fit(
-            model, part.coords, part.targets, fit_config, straight_through=rounding, progress=report
+        results.append(
+            fit(
+                model,
+                part.coords,
+                part.targets,
+                fit_config,
+                straight_through=rounding,
+                progress=report,
+            )
         )
         done_before += part.weight
+    return results
 
 
 def _part_progress(progress: ProgressFn | None, before: float, weight: float) -> ProgressFn | None:

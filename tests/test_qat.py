@@ -93,6 +93,8 @@ def test_presets_fine_tune_siren_images_for_a_tenth_of_the_fit(monkeypatch):
     assert fit_config.steps == 50
     assert tuning.steps == 5
     assert tuning.lr == pytest.approx(fit_config.lr * codec.QAT_LR_RATIO)
+    summary = kancoin.encode(smooth_image(16, 16), bpp=8.0, steps=50).summary()
+    assert (summary["steps"], summary["qat_steps"], summary["rollbacks"]) == (50, 5, 0)
 
 
 def test_a_time_budget_covers_the_fine_tuning(monkeypatch):
