@@ -127,6 +127,13 @@ def cli() -> None:
     show_default=True,
     help="Share of the fit over which the learning rate ramps up (0: none).",
 )
+@click.option(
+    "--l1",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Rate-aware penalty: this weight times the mean |w| is added to the MSE.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--threads", type=int, help="CPU threads (default: all cores).")
@@ -160,6 +167,7 @@ def encode(
     lr,
     qat_steps,
     warmup,
+    l1,
     seed,
     device,
     threads,
@@ -188,6 +196,7 @@ def encode(
         lr=lr,
         qat_steps=qat_steps,
         warmup=warmup,
+        l1=l1,
         seed=seed,
         device=device,
         threads=threads,

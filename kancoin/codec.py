@@ -56,6 +56,7 @@ class EncodeConfig:
     lr: float | None = None  # overrides the preset's peak learning rate (SIREN scale)
     qat_steps: int | None = None  # quantization-aware fine-tuning; None: the preset's share
     warmup: float = DEFAULT_WARMUP  # share of each fit over which the learning rate ramps up
+    l1: float = 0.0  # rate-aware penalty on the weights (kancoin.fit.trainer.FitConfig.l1)
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -83,6 +84,8 @@ class EncodeConfig:
             raise UsageError("--qat-steps must be 0 or more")
         if not 0 <= self.warmup < 1:
             raise UsageError(f"--warmup must be in [0, 1), got {self.warmup}")
+        if not 0 <= self.l1 <= 1:
+            raise UsageError(f"--l1 must be in [0, 1], got {self.l1}")
         if self.steps is not None and self.steps < 1:
             raise UsageError("--steps must be at least 1")
         if self.time_budget is not None and self.time_budget <= 0:
@@ -297,6 +300,7 @@ def _fit_config(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset, ind
         sampler_options=config.sampler_options,
         batch_fraction=_batch_fraction(config, kind, spec, preset),
         warmup=config.warmup,
+        l1=config.l1,
         seed=config.seed + index,
         step=config.step,
     )

@@ -1,4 +1,4 @@
-"""The fitting loop's safeguards: warm-up and the divergence guard."""
+"""The fitting loop's extras: warm-up, the divergence guard, the L1 penalty."""
 
 from __future__ import annotations
 
@@ -63,3 +63,15 @@ def test_guard_ignores_batch_noise_and_stops_after_its_rollback_limit():
     for step in range(2001, 10001):
         guard.observe(step, float("nan") if step % 500 < 250 else 30.0)
     assert guard.rollbacks == DivergenceGuard.MAX_ROLLBACKS
+
+
+def test_the_l1_penalty_shrinks_the_coded_weights():
+    coords, targets = _signal(16)
+    sizes = []
+    for l1 in (0.0, 2.0):
+        torch.manual_seed(0)
+        model = SirenSpec(2, 3, layers=2, width=12).build()
+        fit(model, coords, targets, FitConfig(steps=150, lr=3e-3, batch_fraction=1.0, l1=l1))
+        weights = torch.cat([t.detach().flatten() for t in model.coded_tensors()])
+        sizes.append(float(weights.abs().mean()))
+    assert sizes[1] < 0.7 * sizes[0]

@@ -45,6 +45,9 @@ class FitConfig:
     seed: int = 0
     step: str = "fast"  # see kancoin.fit.select: "fast" or "autograd"
     guard: bool = True  # roll back and halve the learning rate when the fit collapses
+    # rate-aware penalty: l1 * mean |w| over the coded tensors is added to the MSE, so that
+    # weights concentrate near zero where the entropy coder's Laplace model codes them cheaply
+    l1: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.steps < 1:
@@ -55,6 +58,8 @@ class FitConfig:
             raise ValueError("learning rate must be positive")
         if not 0 <= self.warmup < 1:
             raise ValueError("warm-up must be a share of the run in [0, 1)")
+        if self.l1 < 0:
+            raise ValueError("the L1 weight must be 0 or more")
         if self.step not in STEP_KINDS:
             raise ValueError(f"unknown step {self.step!r} (have: {', '.join(STEP_KINDS)})")
 
@@ -107,6 +112,7 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
     guard = DivergenceGuard(model, optimizer) if config.guard else None
+    coded = list(model.coded_tensors()) if config.l1 else []
     eval_every = _eval_interval(config)
     best_psnr, best_state = -math.inf, None
     history: list[tuple[int, float, float]] = []
@@ -138,6 +144,8 @@ def fit(
         optimizer.zero_grad(set_to_none=False)  # steps accumulate into the same buffers
         with rounded():
             sq_err = step_fn(model, batch_coords, batch_targets, batch.weights)
+        if config.l1:
+            _add_l1_gradient(coded, config.l1)
         optimizer.step()
         sampler.observe(batch, sq_err)
         step += 1
@@ -169,6 +177,14 @@ def fit(
         cpu_seconds=time.process_time() - cpu_start,
         rollbacks=0 if guard is None else guard.rollbacks,
     )
+
+
+def _add_l1_gradient(tensors: list[torch.Tensor], weight: float) -> None:
+    """Gradient of weight * mean |w| over all the tensors' entries."""
+    scale = weight / sum(t.numel() for t in tensors)
+    with torch.no_grad():
+        for tensor in tensors:
+            tensor.grad.add_(torch.sign(tensor), alpha=scale)
 
 
 class DivergenceGuard:
