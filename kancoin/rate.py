@@ -13,7 +13,8 @@ from kancoin.errors import RateError
 from kancoin.models import ModelSpec
 
 PAYLOAD_SLACK_BITS = 64  # range coder flush and word rounding
-BITS_PER_PARAM = {"siren": 7.0, "kan": 7.0}  # coded bits per weight the plan aims at (docs/RD.md)
+# coded bits per weight the plan aims at (docs/RD.md)
+BITS_PER_PARAM = {"siren": 7.0, "kan": 7.0, "fourier": 7.0}
 WIDTH_PER_LAYER = 4  # COIN's shapes are about 4 units wide per layer (10x40)
 MIN_WIDTH = 4
 

@@ -48,7 +48,7 @@ def _forward_for(model: nn.Module, coords: torch.Tensor) -> Callable[[torch.Tens
     frequencies = model.frequencies()
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        h = x
+        h = model.encode(x)
         for weight, bias, w0 in zip(weights, biases, frequencies, strict=False):
             h = torch.addmm(bias, h, weight.t(), beta=w0, alpha=w0)  # w0 (h W^T + b)
             sin_(h, native=True)

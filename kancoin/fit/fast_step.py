@@ -66,7 +66,7 @@ class SirenFastStep:
     ) -> Tensor:
         if not isinstance(model, Siren):
             raise TypeError(f"SirenFastStep needs a Siren, got {type(model).__name__}")
-        coords, targets = coords.contiguous(), targets.contiguous()
+        coords, targets = model.encode(coords).contiguous(), targets.contiguous()
         count, channels = targets.shape
         chunk = min(self.chunk, max(1, count))
         starts = list(range(0, count, chunk))

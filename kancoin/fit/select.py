@@ -14,12 +14,14 @@ from torch import nn
 
 from kancoin.fit.fast_step import SirenFastStep
 from kancoin.fit.steps import ChunkedAutogradStep, StepFn, autograd_step
+from kancoin.models.fourier import FourierSiren
 from kancoin.models.siren import Siren
 
 STEP_KINDS = ("fast", "autograd")
 
 FAST_STEPS: dict[type[nn.Module], Callable[[], StepFn]] = {
     Siren: SirenFastStep,
+    FourierSiren: SirenFastStep,  # a SIREN on encoded coordinates (Siren.encode)
 }
 
 

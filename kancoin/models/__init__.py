@@ -4,12 +4,14 @@ renumber them, only add new ones."""
 from __future__ import annotations
 
 from kancoin.models.base import HeaderField, ModelSpec
+from kancoin.models.fourier import FourierSiren, FourierSpec
 from kancoin.models.kan import Kan, KanSpec
 from kancoin.models.siren import Siren, SirenSpec
 
 MODEL_SPECS: dict[int, type[ModelSpec]] = {
     SirenSpec.model_id: SirenSpec,
     KanSpec.model_id: KanSpec,
+    FourierSpec.model_id: FourierSpec,
 }
 
 
@@ -35,6 +37,8 @@ def register(cls: type[ModelSpec]) -> type[ModelSpec]:
 
 __all__ = [
     "MODEL_SPECS",
+    "FourierSiren",
+    "FourierSpec",
     "HeaderField",
     "Kan",
     "KanSpec",

@@ -34,12 +34,16 @@ class SirenSpec(ModelSpec):
         return Siren(self)
 
     def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
-        dims = [self.in_features] + [self.width] * self.layers + [self.out_features]
+        dims = [self.input_width()] + [self.width] * self.layers + [self.out_features]
         shapes = []
         for i in range(len(dims) - 1):
             shapes.append((f"layer{i}.weight", (dims[i + 1], dims[i])))
             shapes.append((f"layer{i}.bias", (dims[i + 1],)))
         return shapes
+
+    def input_width(self) -> int:
+        """Width of what the first layer reads (the coordinates, or an encoding of them)."""
+        return self.in_features
 
     def describe(self) -> str:
         return f"siren {self.layers}x{self.width} (w0 {self.w0_first:g}/{self.w0:g})"
@@ -69,8 +73,12 @@ class Siren(nn.Module):
         """The w0 each sine layer multiplies its pre-activation by."""
         return [self.spec.w0_first] + [self.spec.w0] * (self.spec.layers - 1)
 
+    def encode(self, coords: torch.Tensor) -> torch.Tensor:
+        """What the first layer reads; every path (forward, fast step, render) goes through it."""
+        return coords
+
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        h = coords
+        h = self.encode(coords)
         last = len(self.weights) - 1
         for i, (weight, bias, w0) in enumerate(
             zip(self.weights, self.biases, [*self.frequencies(), 1.0], strict=True)
