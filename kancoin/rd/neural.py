@@ -20,7 +20,7 @@ from kancoin.signals import to_uint8
 
 
 def model_names() -> list[str]:
-    """The model families this build can encode (KAN appears once its module registers)."""
+    """The model families this build can encode (siren, kan, fourier)."""
     return [spec.name for spec in MODEL_SPECS.values()]
 
 
