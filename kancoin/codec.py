@@ -207,15 +207,19 @@ def encode(
     threads = config.threads if config.threads is not None else kind.default_threads
     with thread_limit(threads):
         quantized = budget is not None or config.bits is not None
-        qat_share = kind.qat_share(spec, preset) if quantized else 0.0
-        if config.qat_steps is not None:
-            qat_share = 0.0  # explicit steps are on top of the budget, as asked
-        # a time budget covers the fine-tuning too: it takes qat_share of the fit's steps;
-        # so does the progress bar
+        # fine-tuning takes qat_share of the fit's steps, and that share of a time budget
+        # and of the progress bar; explicit --qat-steps come on top, as asked
+        preset_share = quantized and config.qat_steps is None
+        qat_share = kind.qat_share(spec, preset) if preset_share else 0.0
         fit_share = 1 / (1 + qat_share)
         fit_progress = _part_progress(progress, 0.0, fit_share)
         fits = _fit_parts(models, kind, config, preset, device, fit_progress, fit_share)
-        qat_steps = _qat_steps(config, kind, spec, preset, fits) if quantized else 0
+        if not quantized:
+            qat_steps = 0
+        elif config.qat_steps is not None:
+            qat_steps = config.qat_steps
+        else:
+            qat_steps = round(qat_share * sum(f.steps for f in fits) / len(fits))
         tunings = []
         if qat_steps:
             chosen, _ = _allocate(models, spec, kind, config, budget, device)
@@ -312,12 +316,6 @@ def _batch_fraction(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset)
     if config.sampler == "nint" and config.sampler_options.nint_mode == "paper":
         return PAPER_BATCH_FRACTION  # NINT as published, not at kancoin's batch size
     return kind.batch_fraction(spec, preset)
-
-
-def _qat_steps(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset, fits) -> int:
-    if config.qat_steps is not None:
-        return config.qat_steps
-    return round(kind.qat_share(spec, preset) * sum(f.steps for f in fits) / len(fits))
 
 
 def _finetune_quantized(

@@ -30,6 +30,13 @@ def dequantize(ints: np.ndarray, index: int) -> np.ndarray:
     return (ints.astype(np.float64) * step_size(index)).astype(np.float32)
 
 
+def round_to_step(values: torch.Tensor, step: float) -> torch.Tensor:
+    """dequantize(quantize(values)) in torch, on the values' own device: the same float64
+    rounding and clipping, so fine-tuning sees exactly the values the file will hold."""
+    ints = torch.round(values.double() / step).clamp_(-MAX_ABS_INT, MAX_ABS_INT)
+    return (ints * step).to(values.dtype)
+
+
 def index_for_bits(values: torch.Tensor | np.ndarray, bits: int) -> int:
     """Finest step whose integers fit in `bits` signed bits (|q| <= 2**(bits-1) - 1)."""
     array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values

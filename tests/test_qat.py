@@ -120,3 +120,12 @@ def test_progress_covers_the_fit_then_the_fine_tuning():
     assert done[-1] == pytest.approx(1.0)
     fit_end = max(d for d in done if d <= 1 / 1.1 + 1e-9)
     assert fit_end == pytest.approx(1 / 1.1)  # the fit fills its share, fine-tuning the rest
+
+
+def test_fine_tuning_rounds_exactly_as_the_file_does():
+    from kancoin.quant import dequantize, quantize, round_to_step, step_size
+
+    values = torch.randn(4096) * 0.3
+    for index in (-200, -90, -40, 0):
+        expected = dequantize(quantize(values, index), index)
+        assert np.array_equal(round_to_step(values, step_size(index)).numpy(), expected)

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from kancoin.quant import round_to_step
+
 
 class StraightThrough:
     """Swaps each coded tensor for its rounded value in place, and back.
@@ -29,16 +31,20 @@ class StraightThrough:
         if len(self.tensors) != len(step_sizes):
             raise ValueError(f"{len(step_sizes)} step sizes for {len(self.tensors)} tensors")
         self.step_sizes = [float(s) for s in step_sizes]
+        # the latent weights wait here while the rounded ones are in place (every step)
+        self._latent = [torch.empty_like(t) for t in self.tensors]
 
     @contextmanager
     def rounded(self) -> Iterator[None]:
         with torch.no_grad():
-            latent = [t.detach().clone() for t in self.tensors]
-            for tensor, step in zip(self.tensors, self.step_sizes, strict=True):
-                tensor.copy_(torch.round(tensor / step) * step)
+            for tensor, latent, step in zip(
+                self.tensors, self._latent, self.step_sizes, strict=True
+            ):
+                latent.copy_(tensor)
+                tensor.copy_(round_to_step(tensor, step))
         try:
             yield
         finally:
             with torch.no_grad():
-                for tensor, value in zip(self.tensors, latent, strict=True):
-                    tensor.copy_(value)
+                for tensor, latent in zip(self.tensors, self._latent, strict=True):
+                    tensor.copy_(latent)

@@ -220,7 +220,7 @@ class DivergenceGuard:
             step % self.CHECKPOINT_EVERY == 0 and self.smoothed >= self.peak - self.NEAR_PEAK_DB
         ):
             self.checkpoint = (
-                {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                _snapshot(self.model),
                 copy.deepcopy(self.optimizer.state_dict()),
                 self.smoothed,
             )
@@ -243,9 +243,13 @@ def _evaluate(model, coords, targets, best_psnr, best_state, history, step, star
     value = full_psnr(model, coords, targets)
     history.append((step, time.perf_counter() - start, value))
     if value > best_psnr:
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        best_state = _snapshot(model)
         best_psnr = value
     return best_psnr, best_state
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def _eval_interval(config: FitConfig) -> float:

@@ -52,5 +52,7 @@ class FourierSiren(Siren):
         )
 
     def encode(self, coords: torch.Tensor) -> torch.Tensor:
+        # per batch, not once per fit: the whole grid's encoding would hold d (1 + 2L) floats
+        # per pixel (53 MB for a Kodak image at 8 octaves); it costs ~7 % of a step instead
         angles = (coords.unsqueeze(-1) * self.scales.to(coords.dtype)).flatten(1)
         return torch.cat([coords, torch.sin(angles), torch.cos(angles)], dim=1)
