@@ -97,16 +97,14 @@ def cli() -> None:
 @click.option(
     "--sampler",
     type=click.Choice(list(SAMPLERS)),
-    default=codec.EncodeConfig.sampler,
-    show_default=True,
-    help="Which coordinates each step trains on (docs/SAMPLING.md).",
+    help=f"Which coordinates each step trains on (default: {codec.EncodeConfig.sampler}; "
+    "nint: NTK-guided, as published; docs/SAMPLING.md).",
 )
 @click.option(
     "--nint-mode",
     type=click.Choice(NINT_MODES),
-    default=SamplerOptions.nint_mode,
-    show_default=True,
-    help="With --sampler nint: the published method (paper) or kancoin's variant.",
+    help="With --sampler nint: the published method (paper, the default) or kancoin's "
+    "importance batches with NTK leverage.",
 )
 @click.option(
     "--batch-fraction",
@@ -190,8 +188,8 @@ def encode(
         steps=steps,
         time_budget=time_budget,
         segment_seconds=segment,
-        sampler=sampler,
-        sampler_options=SamplerOptions(nint_mode=nint_mode),
+        sampler=_sampler(sampler, nint_mode),
+        sampler_options=SamplerOptions(nint_mode=nint_mode or SamplerOptions.nint_mode),
         batch_fraction=batch_fraction,
         lr=lr,
         qat_steps=qat_steps,
@@ -340,6 +338,24 @@ def rd(inputs, bpp, codecs, out, preset, steps, time_budget, workers, threads, s
     )
     summary = rd_sweep.run_sweep(inputs, out, config)
     click.echo(rd_sweep.format_summary(summary))
+
+
+def _sampler(sampler: str | None, nint_mode: str | None) -> str:
+    """The sampler asked for; `--nint-mode` alone is the 0.2 spelling of `--sampler nint`."""
+    if sampler is None and nint_mode is not None:
+        click.echo(
+            "kancoin: note: --nint-mode without --sampler is deprecated; it now means "
+            "--sampler nint --nint-mode " + nint_mode,
+            err=True,
+        )
+        return "nint"
+    if sampler == "nint" and nint_mode is None:
+        click.echo(
+            "kancoin: note: since 0.3 --sampler nint is NINT as published (NTK-guided, 20 % "
+            "batches); 0.2's residual importance sampler is --sampler importance, the default",
+            err=True,
+        )
+    return sampler or codec.EncodeConfig.sampler
 
 
 def main(argv: list[str] | None = None) -> int:
