@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 PRESET ?= fast
 CODECS ?= siren,jpeg2000,jpeg
 OUT    ?= out
+ENGINE ?= local
 
 .PHONY: install native demo test lint rd-kodak clean
 
@@ -28,7 +29,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt "pip<26"
-	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,ray]"
 	@touch $(STAMP)
 
 demo: install
@@ -43,7 +44,7 @@ lint: install
 	$(BIN)/ruff format --check kancoin tests bench scripts
 
 rd-kodak: install
-	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --out results/kodak
+	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --engine $(ENGINE) --out results/kodak
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache $(NATIVE)

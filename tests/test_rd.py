@@ -370,7 +370,7 @@ def test_cli_sweeps_siren_and_baselines_on_tiny_images(capsys, tmp_path, image_f
     argv = ["rd", source, "--bpp", "6,8", "--codecs", "siren,jpeg2000,jpeg", "-o", out]
     code, stdout, err = run_cli(capsys, *argv, "--steps", "3", "--preset", "fast")
     assert code == 0, err
-    assert "tiny.png" in err and "[1/1] tiny.png done" in err  # progress per image
+    assert "[1/6] tiny.png  siren" in err and "[6/6] tiny.png  jpeg" in err  # progress per row
     assert "siren vs jpeg2000" in stdout
     document = json.loads((out / "siren.json").read_text())
     assert set(document["results"]) == SCHEMA_RESULTS
@@ -395,7 +395,7 @@ def test_cli_workers_share_the_images(capsys, tmp_path, two_images):
         "--workers", "2",
     )  # fmt: skip
     assert code == 0, err
-    assert {"[1/2]", "[2/2]"} <= {word for word in err.split() if word.startswith("[")}
+    assert {"[1/4]", "[4/4]"} <= {word for word in err.split() if word.startswith("[")}
     assert len(load_rows(out / ROWS_FILE)) == 4
 
 
