@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from conftest import kodak_path
 from PIL import Image
 
 from kancoin.cli import main
+from kancoin.errors import UsageError
 from kancoin.models import MODEL_SPECS
 from kancoin.rd import SweepConfig, available_codecs, run_sweep
 from kancoin.rd.baselines import (
@@ -441,3 +443,37 @@ def test_make_rd_kodak_script_runs_every_kodak_image(tmp_path, monkeypatch, caps
     run_notes = (out / "RUN.md").read_text()
     assert "scripts/rd_kodak.py" in run_notes and "24 from" in run_notes
     assert json.loads((out / "jpeg2000.json").read_text())["images"] == 24
+
+
+def test_a_row_that_crashes_is_recorded_and_retried_on_the_next_run(
+    tmp_path, two_images, monkeypatch
+):
+    calls = []
+    original = JpegCodec.run
+
+    def crashes_once(self, image, target, stream):
+        calls.append(target)
+        if len(calls) == 1:
+            raise RuntimeError("out of file handles")
+        return original(self, image, target, stream)
+
+    monkeypatch.setattr(JpegCodec, "run", crashes_once)
+    config = SweepConfig(targets=(0.5, 1.0), codecs=("jpeg",))
+    logs: list[str] = []
+    run_sweep(two_images, tmp_path / "out", config, log=logs.append)  # the sweep goes on
+    rows = load_rows(tmp_path / "out" / ROWS_FILE)
+    failed = [row for row in rows.values() if "error" in row]
+    assert len(rows) == 4 and len(failed) == 1
+    assert failed[0]["retry"] and failed[0]["error"] == "RuntimeError: out of file handles"
+    assert any("1 of 4 rows failed" in line for line in logs)
+    run_sweep(two_images, tmp_path / "out", config, log=lambda _: None)
+    assert len(calls) == 4 + 1  # only the crashed row ran again
+    assert not any("error" in row for row in load_rows(tmp_path / "out" / ROWS_FILE).values())
+
+
+def test_engine_ray_without_ray_installed_is_one_clear_error(monkeypatch):
+    from kancoin.engines import make_engine
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(UsageError, match=r"pip install 'kancoin\[ray\]'"):
+        make_engine("ray")
