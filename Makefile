@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 PRESET ?= fast
 CODECS ?= siren,jpeg2000,jpeg
 OUT    ?= out
+ENGINE ?= local
 
 .PHONY: help install native demo test lint check golden rd-kodak clean
 
@@ -31,7 +32,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt "pip<26"
-	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,ray]"
 	@touch $(STAMP)
 
 demo: install  ## encode a bundled photo at 0.3 bpp, decode it at 1x and 2x (into out/)
@@ -47,11 +48,11 @@ lint: install  ## ruff: lint and format check
 
 check: test  ## same as test
 
-golden: install  ## golden .inr files for a new format version (after bumping it)
+golden: install  ## golden .inr files for what has none yet (never rewrites one)
 	KANCOIN_REGEN_GOLDEN=1 $(BIN)/python scripts/make_golden.py
 
-rd-kodak: install  ## Kodak rate-distortion sweep (PRESET=fast|default|best, CODECS=...)
-	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --out results/kodak
+rd-kodak: install  ## Kodak rate-distortion sweep (PRESET=fast|default|best, CODECS=..., ENGINE=local|ray)
+	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --engine $(ENGINE) --out results/kodak
 
 clean:  ## remove .venv, outputs and caches
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache $(NATIVE)

@@ -315,12 +315,48 @@ def info(input_path, as_json):
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--steps", type=int, help="Training steps per encode (overrides the preset).")
 @click.option("--time-budget", type=float, help="Seconds of fitting per encode at most.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Images in parallel.")
-@click.option("--threads", type=int, help="Torch threads per worker (default: cores/workers).")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Rows in parallel (local pool; with --engine ray, the size of a local cluster).",
+)
+@click.option(
+    "--threads",
+    type=int,
+    help="Torch threads per row (default: cores/workers; 1 on Ray, one CPU per thread).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where rows run: a local process pool, or a Ray cluster (pip install kancoin[ray]).",
+)
+@click.option(
+    "--ray-address",
+    help="Ray cluster to join (default: $RAY_ADDRESS, else a local cluster of --workers CPUs).",
+)
 @click.option("-f", "--force", is_flag=True, help="Recompute rows already done.")
-def rd(inputs, bpp, codecs, out, preset, steps, time_budget, workers, threads, seed, device, force):
+def rd(
+    inputs,
+    bpp,
+    codecs,
+    out,
+    preset,
+    steps,
+    time_budget,
+    workers,
+    threads,
+    seed,
+    device,
+    engine,
+    ray_address,
+    force,
+):
     """Rate-distortion sweep of INPUTS against JPEG2000 and JPEG (resumable; docs/RD.md)."""
     from kancoin import rd as rd_sweep
 
@@ -335,6 +371,8 @@ def rd(inputs, bpp, codecs, out, preset, steps, time_budget, workers, threads, s
         workers=workers,
         threads=threads,
         force=force,
+        engine=engine,
+        ray_address=ray_address,
     )
     summary = rd_sweep.run_sweep(inputs, out, config)
     click.echo(rd_sweep.format_summary(summary))
