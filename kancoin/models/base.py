@@ -18,15 +18,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class HeaderField:
-    """One hyperparameter as written in the .inr header: bitstring type and allowed range."""
-
-    name: str
-    fmt: str  # bitstring token, e.g. "uint:8" or "floatle:32"
-    low: float
-    high: float
+from kancoin.fields import HeaderField
 
 
 @dataclass(frozen=True)
