@@ -19,6 +19,7 @@ import torch
 from kancoin import audio, signals
 from kancoin.audio import AudioInfo
 from kancoin.bitstream import Header
+from kancoin.config import explicit
 from kancoin.errors import InputError, LimitError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset
@@ -51,11 +52,6 @@ AUDIO_BITS_PER_PARAM = 8.0  # audio was measured at 8 (docs/AUDIO.md); 7 is not
 ALLOCATION_SAMPLES = 2048  # per segment: the allocation's cost, not the fit's, dominated
 
 
-class DefaultRate(float):
-    """A rate nobody asked for (the default); only an explicit rate of the wrong unit is
-    an error, e.g. --bpp on audio."""
-
-
 @dataclass(frozen=True)
 class Part:
     coords: torch.Tensor
@@ -63,14 +59,11 @@ class Part:
     weight: float  # share of the signal's samples, so part MSEs add up to the signal's
 
 
-def _explicit(rate) -> bool:
-    return rate is not None and not isinstance(rate, DefaultRate)
-
-
 def _spec(config, info, in_features: int, w0_first: float | None) -> ModelSpec:
     """The model family's defaults for this signal; w0_first only where the family has it."""
-    spec = spec_class_by_name(config.model)(in_features=in_features, out_features=info.channels)
-    w0_first = config.w0_first if config.w0_first is not None else w0_first
+    options = config.model
+    spec = spec_class_by_name(options.model)(in_features=in_features, out_features=info.channels)
+    w0_first = options.w0_first if options.w0_first is not None else w0_first
     if w0_first is not None and hasattr(spec, "w0_first"):
         spec = spec.replace(w0_first=w0_first)
     return spec
@@ -79,7 +72,7 @@ def _spec(config, info, in_features: int, w0_first: float | None) -> ModelSpec:
 class ImageKind:
     """One network over the pixel grid; rates in bits per pixel."""
 
-    rate_option = "--bpp"
+    rate_option = "bpp"
     default_suffix = ".png"
     allocation_samples = 16384  # coordinates the bit allocation measures distortion on
     default_threads = None  # torch's own count
@@ -97,9 +90,9 @@ class ImageKind:
     # encoding
 
     def budget_bits(self, config) -> float | None:
-        if _explicit(config.kbps):
-            raise UsageError("--kbps is for audio; give an image's rate with --bpp")
-        return None if config.bpp is None else config.bpp * self.info.samples
+        if explicit(config.rate.kbps):
+            raise UsageError("kbps is for audio; give an image's rate as bpp")
+        return None if config.rate.bpp is None else config.rate.bpp * self.info.samples
 
     def base_spec(self, config) -> ModelSpec:
         return _spec(config, self.info, in_features=2, w0_first=None)
@@ -176,7 +169,7 @@ class AudioKind:
     the PSNR of the waveform mapped to [0, 1], the unit of published INR audio results.
     """
 
-    rate_option = "--kbps"
+    rate_option = "kbps"
     default_suffix = ".wav"
     allocation_samples = ALLOCATION_SAMPLES  # per segment
     default_threads = 1  # ops this small only wait for a second thread (docs/AUDIO.md)
@@ -199,7 +192,7 @@ class AudioKind:
         if segments > 65535:
             raise InputError(
                 f"{frames / sample_rate:.0f} s needs {segments} segments, more than a file "
-                "holds (65535); raise --segment"
+                "holds (65535); raise segment_seconds (--segment)"
             )
         # equal segments (the last a few frames shorter) rather than a short remainder
         info = AudioInfo(
@@ -213,9 +206,9 @@ class AudioKind:
     # encoding
 
     def budget_bits(self, config) -> float | None:
-        if _explicit(config.bpp):
-            raise UsageError("--bpp is for images; give an audio rate with --kbps")
-        return None if config.kbps is None else config.kbps * 1000.0 * self.info.duration
+        if explicit(config.rate.bpp):
+            raise UsageError("bpp is for images; give an audio rate as kbps")
+        return None if config.rate.kbps is None else config.rate.kbps * 1000.0 * self.info.duration
 
     def base_spec(self, config) -> ModelSpec:
         seconds = self.info.segment_frames / self.info.sample_rate
@@ -341,11 +334,11 @@ def for_source(source, config, *, sample_rate: int | None = None):
     """The adapter holding a signal to encode: audio by file suffix or given sample rate."""
     is_path = isinstance(source, str | Path)
     if sample_rate is not None or (is_path and audio.is_audio_path(source)):
-        seconds = config.segment_seconds or segment_seconds(config.kbps)
+        seconds = config.model.segment_seconds or segment_seconds(config.rate.kbps)
         return AudioKind.load(source, sample_rate=sample_rate, seconds=seconds)
-    if config.segment_seconds is not None:
-        raise UsageError("--segment is for audio")
-    return ImageKind.load(source, keep_alpha=config.keep_alpha)
+    if config.model.segment_seconds is not None:
+        raise UsageError("segment_seconds is for audio")
+    return ImageKind.load(source, keep_alpha=config.model.keep_alpha)
 
 
 def segment_seconds(kbps: float | None) -> float:

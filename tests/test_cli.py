@@ -107,7 +107,7 @@ def test_usage_errors(capsys, image_file, tmp_path):
     code, _, err = run(capsys, "encode", source, "--bits", "x")
     assert code == 2
     code, _, err = run(capsys, "encode", source, "--layers", "3", "-q")
-    assert code == 2 and "--layers and --width" in err
+    assert code == 2 and "layers and width go together" in err
     code, _, _ = run(capsys, "decode", tmp_path / "none.inr")
     assert code == 3
     code, out, _ = run(capsys, "--version")
