@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +113,17 @@ def test_usage_errors(capsys, image_file, tmp_path):
     assert code == 3
     code, out, _ = run(capsys, "--version")
     assert code == 0 and "version" in out
+
+
+def test_make_demo_runs_offline_on_the_bundled_photo(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr("urllib.request.urlopen", None)  # no download may happen
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from demo import demo
+
+    assert demo(["--out", str(tmp_path), "--steps", "20"]) == 0
+    assert (tmp_path / "chelsea.inr").is_file()
+    assert (tmp_path / "chelsea_x2.png").is_file()
+    out = capsys.readouterr().out
+    assert "kancoin encode" in out and "902x600" in out
