@@ -1,17 +1,19 @@
-"""What the codec loop needs to know about each kind of signal.
+"""What the encoder and decoder need to know about each kind of signal (SignalKind).
 
-The loop in codec.py is the same for every kind: fit one network per part, allocate bits
-over all of them at once, write, decode the bytes, measure. An adapter supplies the pieces
-that differ: loading, the rate unit, each part's coordinates and [0, 1] targets, model
-defaults, rendering the networks at an output size, saving and measuring the result.
+The loop in kancoin/encoder.py is the same for every kind: fit one network per part,
+allocate bits over all of them at once, write, decode the bytes, measure. A kind supplies
+the pieces that differ: loading, the rate unit, each part's coordinates and [0, 1]
+targets, model defaults, rendering the networks at an output size, saving and measuring.
 Images are one part; audio is one part per time segment (docs/AUDIO.md).
 """
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -24,6 +26,7 @@ from kancoin.errors import InputError, LimitError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset
 from kancoin.render import render
+from kancoin.signal_info import SignalInfo
 from kancoin.signals import ImageInfo
 
 IMAGE_FORMATS = {
@@ -69,7 +72,75 @@ def _spec(config, info, in_features: int, w0_first: float | None) -> ModelSpec:
     return spec
 
 
-class ImageKind:
+class SignalKind(ABC):
+    """What the encoder and decoder ask of a kind of signal; one subclass per kind.
+
+    An output size is a tuple: (width, height) for images, (sample rate,) for audio.
+    """
+
+    rate_option: ClassVar[str]  # the rate's option name, e.g. "bpp"
+    default_suffix: ClassVar[str]  # what `kancoin decode` writes when no output is named
+    allocation_samples: ClassVar[int]  # coordinates (per part) the bit allocation measures
+    default_threads: ClassVar[int | None]  # None: torch's own count
+
+    info: SignalInfo
+
+    # encoding
+
+    @abstractmethod
+    def budget_bits(self, config) -> float | None:
+        """The file's size limit in bits from the config's rate; None: no rate target."""
+
+    @abstractmethod
+    def base_spec(self, config) -> ModelSpec:
+        """The family's defaults for this signal, before sizing."""
+
+    @abstractmethod
+    def max_layers(self, preset: Preset) -> int: ...
+
+    @abstractmethod
+    def batch_fraction(self, spec: ModelSpec, preset: Preset) -> float: ...
+
+    @abstractmethod
+    def bits_per_param(self, spec: ModelSpec) -> float: ...
+
+    @abstractmethod
+    def qat_share(self, spec: ModelSpec, preset: Preset) -> float:
+        """Fine-tuning steps as a share of the fit's (0: no fine-tuning)."""
+
+    @abstractmethod
+    def weights(self) -> list[float]:
+        """Each part's share of the signal's samples."""
+
+    @abstractmethod
+    def part(self, index: int, device: torch.device) -> Part:
+        """Part `index`'s coordinates and [0, 1] targets."""
+
+    @abstractmethod
+    def measure(self, decoded: np.ndarray) -> dict[str, float]:
+        """PSNR (and more) of the output as the decoder writes it."""
+
+    # decoding
+
+    @abstractmethod
+    def output_size(self, *, scale, size, rate, max_samples: int) -> tuple[int, ...]:
+        """The size to render, checked against the cap before any allocation."""
+
+    @abstractmethod
+    def render(self, models, size: tuple[int, ...], device: torch.device) -> np.ndarray: ...
+
+    @abstractmethod
+    def check_format(self, path: Path) -> None:
+        """Refuse an output path whose format cannot hold this signal, before any work."""
+
+    @abstractmethod
+    def save(self, path: Path, signal: np.ndarray, size: tuple[int, ...]) -> None: ...
+
+    @abstractmethod
+    def describe_output(self, signal: np.ndarray, *, scale=None, rate=None) -> str: ...
+
+
+class ImageKind(SignalKind):
     """One network over the pixel grid; rates in bits per pixel."""
 
     rate_option = "bpp"
@@ -162,7 +233,7 @@ class ImageKind:
         return f"{width}x{height}"
 
 
-class AudioKind:
+class AudioKind(SignalKind):
     """One network per time segment; rates in kilobits per second.
 
     The waveform w in [-1, 1] is fitted as (w + 1) / 2 in [0, 1], so the codec's PSNR is
@@ -257,8 +328,8 @@ class AudioKind:
 
     # decoding
 
-    def output_size(self, *, scale, size, rate, max_samples: int) -> int:
-        """The output sample rate; the duration is always the clip's."""
+    def output_size(self, *, scale, size, rate, max_samples: int) -> tuple[int]:
+        """(output sample rate,); the duration is always the clip's."""
         if size is not None:
             raise UsageError("--size is for images; use --scale or --rate for audio")
         if scale is not None and rate is not None:
@@ -277,10 +348,11 @@ class AudioKind:
                 f"output of {frames} frames exceeds the limit of {max_samples}; "
                 "raise it with --max-pixels if you mean it"
             )
-        return rate
+        return (rate,)
 
-    def render(self, models, rate: int, device: torch.device) -> np.ndarray:
+    def render(self, models, size: tuple[int], device: torch.device) -> np.ndarray:
         """Float32 frames x channels in [-1, 1], segment by segment (memory stays flat)."""
+        (rate,) = size
         positions = audio.output_positions(self.info.frames, self.info.sample_rate, rate)
         out = np.empty((len(positions), self.info.channels), dtype=np.float32)
         bounds = np.arange(1, len(models)) * self.info.segment_frames
@@ -298,11 +370,11 @@ class AudioKind:
     def check_format(self, path: Path) -> None:
         audio.audio_format(path)
 
-    def save(self, path: Path, samples: np.ndarray, rate: int) -> None:
-        audio.save_audio(path, samples, rate)
+    def save(self, path: Path, samples: np.ndarray, size: tuple[int]) -> None:
+        audio.save_audio(path, samples, size[0])
 
     def describe_output(self, samples: np.ndarray, *, scale=None, rate=None) -> str:
-        rate = self.output_size(scale=scale, size=None, rate=rate, max_samples=len(samples))
+        (rate,) = self.output_size(scale=scale, size=None, rate=rate, max_samples=len(samples))
         return f"{len(samples)} frames at {rate} Hz ({len(samples) / rate:.3f} s)"
 
 
@@ -330,7 +402,7 @@ def image_format(path: Path) -> str:
     return IMAGE_FORMATS[suffix]
 
 
-def for_source(source, config, *, sample_rate: int | None = None):
+def for_source(source, config, *, sample_rate: int | None = None) -> SignalKind:
     """The adapter holding a signal to encode: audio by file suffix or given sample rate."""
     is_path = isinstance(source, str | Path)
     if sample_rate is not None or (is_path and audio.is_audio_path(source)):
@@ -350,7 +422,7 @@ def segment_seconds(kbps: float | None) -> float:
     return min(max(SEGMENT_BITS / (1000.0 * kbps), low), high)
 
 
-def for_header(header: Header):
+def for_header(header: Header) -> SignalKind:
     """The adapter that renders a decoded file."""
     if isinstance(header.signal, AudioInfo):
         return AudioKind(header.signal)
