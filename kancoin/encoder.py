@@ -59,10 +59,12 @@ def encode(
         inputs = (source,) if isinstance(source, str | Path) else ()
         output = check_output(output, inputs=inputs, force=force)
     kind = adapters.for_source(source, config, sample_rate=sample_rate)
-    return run_plan(
-        kind, config, plan(kind, config), output=output, progress=progress, started=started,
-        source=source,
-    )  # fmt: skip
+    result = carry_out(kind, config, plan(kind, config), output=output, progress=progress)
+    return replace(
+        result,
+        input=Path(source) if isinstance(source, str | Path) else None,
+        seconds=time.perf_counter() - started,  # loading and planning included
+    )
 
 
 def plan_encode(source, *, config: EncodeConfig | None = None, sample_rate=None, **options):
@@ -71,8 +73,9 @@ def plan_encode(source, *, config: EncodeConfig | None = None, sample_rate=None,
     return plan(adapters.for_source(source, config, sample_rate=sample_rate), config)
 
 
-def run_plan(kind, config, chosen: EncodePlan, *, output, progress, started, source):
+def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeResult:
     """Fit, fine-tune, allocate, write, decode and measure, as planned."""
+    started = time.perf_counter()
     info, spec = kind.info, chosen.spec
     budget = chosen.budget_bits
     device = resolve_device(config.runtime.device)
@@ -115,7 +118,6 @@ def run_plan(kind, config, chosen: EncodePlan, *, output, progress, started, sou
         seconds=time.perf_counter() - started,
         device=str(device),
         output=Path(output) if output is not None else None,
-        input=Path(source) if isinstance(source, str | Path) else None,
         history=fits[0].history if len(fits) == 1 else [],
         fit_cpu_seconds=sum(f.cpu_seconds for f in fits),
         snr=metrics.get("snr"),
