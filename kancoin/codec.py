@@ -8,6 +8,7 @@ what differs between images and audio.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,11 +33,13 @@ from kancoin.quant import dequantize
 from kancoin.render import render
 from kancoin.signals import psnr_from_mse
 
-DEFAULT_BPP = DefaultRate(0.3)
-DEFAULT_KBPS = DefaultRate(32.0)
+DEFAULT_BPP = adapters.DEFAULT_IMAGE_BPP
+DEFAULT_KBPS = adapters.DEFAULT_AUDIO_KBPS
 AUTO_LOSS_DB = 0.1  # --bits auto without a rate: quantization may cost at most this much
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb threshold
 QAT_LR_RATIO = 0.1  # fine-tuning's peak learning rate, relative to the fit's
+# with --psnr the fit stops this far above the target: quantization then spends the margin
+STOP_MARGIN_DB = 0.5
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,13 @@ class EncodeConfig:
     step: str = "fast"  # training step: "fast" or "autograd" (kancoin.fit.select)
     segment_seconds: float | None = None  # audio; None: from the rate (adapters)
     w0_first: float | None = None  # None: the signal kind's default (SIREN only)
+    # quality target in dB (images: PSNR; audio: PSNR of the waveform in [0, 1]): the fit
+    # stops once it is reached and the file spends no more bits than it needs; a rate given
+    # with it is a cap, the default rate is then none
+    psnr: float | None = None
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.bpp is not None and not 0 < self.bpp <= 64:
             raise UsageError(f"--bpp must be in (0, 64], got {self.bpp}")
         if self.kbps is not None and not 0 < self.kbps <= 10_000:
@@ -103,6 +111,33 @@ class EncodeConfig:
             raise UsageError(f"batch fraction must be in (0, 1], got {self.batch_fraction}")
         if self.sampler not in SAMPLERS:
             raise UsageError(f"unknown sampler {self.sampler!r} (have: {', '.join(SAMPLERS)})")
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise UsageError(f"--threads must be 1 or more, got {self.threads}")
+        if self.psnr is not None and not 1 <= self.psnr <= 200:
+            raise UsageError(f"--psnr must be in [1, 200] dB, got {self.psnr}")
+
+
+_NUMBER_FIELDS = (
+    "bpp", "kbps", "time_budget", "batch_fraction", "lr", "warmup", "l1", "segment_seconds",
+    "w0_first", "psnr",
+)  # fmt: skip
+_INT_FIELDS = ("bits", "layers", "width", "steps", "qat_steps", "seed", "threads")
+
+
+def _check_types(config: EncodeConfig) -> None:
+    """A library caller's bpp="0.3" gets a UsageError naming the field, not a TypeError
+    from deep inside the planner."""
+    for name in _NUMBER_FIELDS + _INT_FIELDS:
+        value = getattr(config, name)
+        if value is None:
+            continue
+        integral = name in _INT_FIELDS
+        kinds = (int, np.integer) if integral else (int, float, np.integer, np.floating)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            kind = "an integer" if integral else "a number"
+            raise UsageError(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
+        if not integral and not np.isfinite(value):
+            raise UsageError(f"{name} must be finite, got {value!r}")
 
 
 @dataclass
@@ -123,6 +158,19 @@ class EncodeResult:
     snr: float | None = None  # audio: signal-to-noise ratio of the decoded waveform, dB
     qat_steps: int = 0  # fine-tuning steps on the rounded weights, per network
     rollbacks: int = 0  # collapsed fits the divergence guard rolled back (kancoin.fit.trainer)
+    psnr_target: float | None = None  # --psnr, when asked for
+
+    @property
+    def target_met(self) -> bool | None:
+        return None if self.psnr_target is None else self.psnr >= self.psnr_target
+
+    def __repr__(self) -> str:
+        unit = self.header.signal.rate_unit
+        return (
+            f"EncodeResult(output={str(self.output) if self.output else None!r}, "
+            f"bytes={self.num_bytes}, {unit}={self.rate:.4f}, psnr={self.psnr:.2f}, "
+            f"model={self.header.spec.describe()!r}, steps={self.steps})"
+        )
 
     @property
     def num_bytes(self) -> int:
@@ -147,9 +195,9 @@ class EncodeResult:
             "output": str(self.output) if self.output else None,
             "bytes": self.num_bytes,
             self.header.signal.rate_unit: round(self.rate, 6),
-            "psnr": round(self.psnr, 4),
-            "psnr_float": round(self.psnr_float, 4),
-            "psnr_quantized": round(self.psnr_quantized, 4),
+            "psnr": _json_db(self.psnr),
+            "psnr_float": _json_db(self.psnr_float),
+            "psnr_quantized": _json_db(self.psnr_quantized),
             "model": self.header.spec.describe(),
             "params": params,
             "bits": self.bit_depths(),
@@ -163,10 +211,21 @@ class EncodeResult:
             "device": self.device,
             "signal": self.header.signal.describe(),
         }
+        if self.psnr_target is not None:
+            summary["psnr_target"] = self.psnr_target
+            summary["target_met"] = self.target_met
         if self.snr is not None:
-            summary["snr"] = round(self.snr, 4)
+            summary["snr"] = _json_db(self.snr)
             summary["networks"] = self.header.networks
         return summary
+
+
+def _json_db(value: float | None) -> float | None:
+    """A dB figure for JSON: infinite (an exact decode, or the SNR of silence) and NaN
+    become null, since JSON has no Infinity (docs/CLI.md)."""
+    if value is None or not np.isfinite(value):
+        return None
+    return round(float(value), 4)
 
 
 def encode(
@@ -187,6 +246,12 @@ def encode(
     """
     started = time.perf_counter()
     config = replace(config or EncodeConfig(), **options)
+    if config.psnr is not None:  # a quality target: only an explicit rate caps the file
+        config = replace(
+            config,
+            bpp=None if isinstance(config.bpp, DefaultRate) else config.bpp,
+            kbps=None if isinstance(config.kbps, DefaultRate) else config.kbps,
+        )
     if output is not None:
         inputs = (source,) if isinstance(source, str | Path) else ()
         output = check_output(output, inputs=inputs, force=force)
@@ -197,7 +262,18 @@ def encode(
     torch.manual_seed(config.seed)
 
     budget = kind.budget_bits(config)
-    spec = _choose_spec(config, kind, kind.max_layers(preset), budget)
+    plan_bits = budget
+    if config.psnr is not None:
+        wanted = kind.plan_bits_for_psnr(config.psnr)
+        plan_bits = wanted if budget is None else budget
+    spec = _choose_spec(config, kind, kind.max_layers(preset), plan_bits)
+    # a signal its mean already codes at the target (or exactly, the target without one:
+    # a flat image, silence) needs no fit, and the smallest network holds a constant
+    target = config.psnr if config.psnr is not None else math.inf
+    flat_psnr = kind.flat_psnr()
+    flat = flat_psnr >= target and config.bits is None
+    if flat and config.layers is None:
+        spec = spec.replace(layers=1, width=rate.MIN_WIDTH)
     if spec.num_params() * info.networks > bitstream.MAX_TOTAL_PARAMS:
         raise InputError(
             f"{info.describe()} needs {spec.num_params() * info.networks} parameters at this "
@@ -206,14 +282,18 @@ def encode(
     models = [spec.build().to(device) for _ in range(info.networks)]
     threads = config.threads if config.threads is not None else kind.default_threads
     with thread_limit(threads):
-        quantized = budget is not None or config.bits is not None
+        quantized = budget is not None or config.bits is not None or config.psnr is not None
         # fine-tuning takes qat_share of the fit's steps, and that share of a time budget
         # and of the progress bar; explicit --qat-steps come on top, as asked
         preset_share = quantized and config.qat_steps is None
         qat_share = kind.qat_share(spec, preset) if preset_share else 0.0
         fit_share = 1 / (1 + qat_share)
+        _phase(progress, "fit")
         fit_progress = _part_progress(progress, 0.0, fit_share)
-        fits = _fit_parts(models, kind, config, preset, device, fit_progress, fit_share)
+        if flat and _make_constant(models, kind, device):
+            fits = [FitResult(psnr=flat_psnr, steps=0, seconds=0.0) for _ in models]
+        else:
+            fits = _fit_parts(models, kind, config, preset, device, fit_progress, fit_share)
         if not quantized:
             qat_steps = 0
         elif config.qat_steps is not None:
@@ -222,17 +302,28 @@ def encode(
             qat_steps = round(qat_share * sum(f.steps for f in fits) / len(fits))
         tunings = []
         if qat_steps:
+            _phase(progress, "bit allocation")
             chosen, _ = _allocate(models, spec, kind, config, budget, device)
+            _phase(progress, "fine-tuning")
             tuning_progress = _part_progress(progress, fit_share, 1 - fit_share)
             tunings = _finetune_quantized(
                 models, chosen, kind, config, preset, device, qat_steps, tuning_progress
             )
-        data, payload, psnr_quantized = _quantize_and_write(
+        _phase(progress, "bit allocation")
+        data, payload, psnr_quantized, table = _quantize_and_write(
             models, spec, kind, config, budget, device
         )
         # closed loop: the decoder's own path on the real bytes, measured on the written output
+        _phase(progress, "verification")
         header, _ = bitstream.read(data)
         metrics = kind.measure(decode(data, device=str(device)))
+        # no more bits than needed: once the target (or, without one, an exact decode) is
+        # met, the smallest allocation that still meets it on the decoded output wins
+        if table is not None and (config.psnr is not None or math.isinf(metrics["psnr"])):
+            smaller = _smallest_meeting(table, spec, kind, budget, target, device, metrics, data)
+            if smaller is not None:
+                data, payload, metrics = smaller
+                header, _ = bitstream.read(data)
     data = bitstream.write(replace(header, psnr=metrics["psnr"]), payload)  # field reserved
     if output is not None:
         write_bytes_atomic(output, data)
@@ -253,7 +344,90 @@ def encode(
         snr=metrics.get("snr"),
         qat_steps=qat_steps,
         rollbacks=sum(f.rollbacks for f in fits + tunings),
+        psnr_target=config.psnr,
     )
+
+
+def _make_constant(models, kind, device) -> bool:
+    """Every coded tensor zero but the output bias, which holds the part's mean: a network
+    that renders a constant. False (models untouched) for a family where that does not
+    hold."""
+    for index, model in enumerate(models):
+        part = kind.part(index, device)
+        mean = part.targets.mean(dim=0)
+        if not hasattr(model, "init_output"):
+            return False
+        with torch.no_grad():
+            saved = [t.detach().clone() for t in model.coded_tensors()]
+            for tensor in model.coded_tensors():
+                tensor.zero_()
+            model.init_output(mean)
+            probe = render(model, part.coords[:64])
+            if not torch.allclose(probe, mean.expand_as(probe), atol=1e-6):
+                for tensor, value in zip(model.coded_tensors(), saved, strict=True):
+                    tensor.copy_(value)
+                return False
+    return True
+
+
+def _phase(progress, name: str) -> None:
+    """Tell a progress sink that understands phases (kancoin.progress) which one runs."""
+    set_phase = getattr(progress, "phase", None)
+    if set_phase is not None:
+        set_phase(name)
+
+
+def _meets(metrics: dict, target: float) -> bool:
+    return metrics["psnr"] >= target
+
+
+def _smallest_meeting(table, spec, kind, budget, target, device, metrics, current: bytes):
+    """(data, payload, metrics) of the cheapest allocation along the Lagrangian path whose
+    decoded output meets `target` dB within the budget; None when the written file
+    (`current`, measured as `metrics`) is the cheapest known to meet it, or nothing does.
+
+    Measured on the real decode, not on the allocation's estimates: an estimate that says
+    "lossless" is not a decode that is. Lambda walks from coarse to fine a decade at a time
+    (allocations the estimates put far below the target are skipped unrendered), then
+    bisects between the last miss and the first hit: about ten renders at most.
+    """
+    if budget is not None and not _meets(metrics, target):
+        return None  # the cap binds: the file at the cap is the best there is
+    info = kind.info
+    target_mse = 10 ** (-target / 10) if math.isfinite(target) else 0.0
+
+    def probe(lam: float):
+        chosen = allocation.pick(table, lam)
+        if target_mse and chosen.added_mse > 4 * target_mse:
+            return "miss", None
+        data, payload = _write(chosen, spec, info)
+        if budget is not None and 8 * len(data) > budget:
+            return "over", None
+        found = kind.measure(decode(data, device=str(device)))
+        return ("ok" if _meets(found, target) else "miss"), (data, payload, found)
+
+    best, hit, miss = None, None, None
+    for lam in [10.0**k for k in range(2, -15, -1)] + [0.0]:
+        status, found = probe(lam)
+        if status == "over":
+            break
+        if status == "ok":
+            best, hit = found, lam
+            break
+        miss = lam
+    if best is None:
+        return None
+    if miss is not None and hit > 0:
+        for _ in range(3):  # bisect on log(lambda) between the last miss and the first hit
+            mid = (hit * miss) ** 0.5
+            status, found = probe(mid)
+            if status == "ok":
+                best, hit = found, mid
+            else:
+                miss = mid
+    if _meets(metrics, target) and len(best[0]) >= len(current):
+        return None
+    return best
 
 
 def _choose_spec(config: EncodeConfig, kind, max_layers: int, budget: float | None) -> ModelSpec:
@@ -307,6 +481,7 @@ def _fit_config(config: EncodeConfig, kind, spec: ModelSpec, preset: Preset, ind
         l1=config.l1,
         seed=config.seed + index,
         step=config.step,
+        stop_psnr=None if config.psnr is None else config.psnr + STOP_MARGIN_DB,
     )
 
 
@@ -368,7 +543,10 @@ def _combined_psnr(psnrs: list[float], weights: list[float]) -> float:
 
 
 def _quantize_and_write(models, spec, kind, config, budget, device):
-    """Choose steps per tensor, write the file, and coarsen until it fits the budget."""
+    """Choose steps per tensor, write the file, and coarsen until it fits the budget.
+
+    Returns the bytes, payload, PSNR of the quantized float render, and the candidate table
+    (None for --bits N, where the steps are fixed)."""
     chosen, table = _allocate(models, spec, kind, config, budget, device)
     info = kind.info
     while True:
@@ -387,7 +565,7 @@ def _quantize_and_write(models, spec, kind, config, budget, device):
         part = kind.part(index, device)
         prediction = render(model, part.coords).clamp_(0, 1)
         mse += part.weight * float((prediction - part.targets).pow(2).mean())
-    return data, payload, psnr_from_mse(mse)
+    return data, payload, psnr_from_mse(mse), None if config.bits is not None else table
 
 
 def _allocate(models, spec, kind, config, budget, device):
