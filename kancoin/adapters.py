@@ -34,6 +34,12 @@ IMAGE_FORMATS = {
     ".webp": "WEBP",
 }
 
+DEFAULT_IMAGE_THREADS = 2
+SMALL_IMAGE_PIXELS = 1 << 18  # below: one thread
+LOSSY_IMAGE_FORMATS = ("JPEG", "WEBP")
+DEFAULT_LOSSY_QUALITY = 95  # decoding to .jpg/.webp: near-transparent, stated in the output
+DECODE_BAND_PIXELS = 1 << 20  # images render in bands of rows: memory stays flat at any size
+
 # Audio choices, measured in docs/AUDIO.md (float PSNR after 300 steps on the shared clips).
 SEGMENT_BITS = 8000  # a segment per 8 kbit of budget: 0.5 s at 16 kbps, 0.125 s at 64
 SEGMENT_SECONDS_RANGE = (0.0625, 2.0)
@@ -90,7 +96,13 @@ class ImageKind:
     rate_option = "--bpp"
     default_suffix = ".png"
     allocation_samples = 16384  # coordinates the bit allocation measures distortion on
-    default_threads = None  # torch's own count
+    @property
+    def default_threads(self) -> int:
+        """A count fixed by the image, not the machine's cores: gradients are summed per
+        thread, so the count changes the bytes; with this default every machine writes the
+        same file. A Kodak step has 3 chunks, so more threads would gain little at the
+        default batch; small images run on one (a second only waits on tiny ops)."""
+        return DEFAULT_IMAGE_THREADS if self.info.samples >= SMALL_IMAGE_PIXELS else 1
 
     def __init__(self, info: ImageInfo, image: np.ndarray | None = None):
         self.info = info
@@ -180,17 +192,42 @@ class ImageKind:
         return width, height
 
     def render(self, models, size: tuple[int, int], device: torch.device) -> np.ndarray:
-        """Float32 HxWxC in [0, 1]."""
+        """Float32 HxWxC in [0, 1], rendered in bands of rows into one array: coordinates
+        and network outputs exist for one band at a time (4608x3072: the image's 170 MB
+        plus a few MB, instead of the whole grid's several copies)."""
         width, height = size
-        coords = signals.image_grid(height, width).to(device)
-        pixels = render(models[0], coords).clamp_(0.0, 1.0)
-        return pixels.reshape(height, width, self.info.channels).cpu().numpy()
+        out = np.empty((height, width, self.info.channels), dtype=np.float32)
+        rows = max(1, DECODE_BAND_PIXELS // width)
+        ys, xs = signals.axis(height), signals.axis(width)
+        for top in range(0, height, rows):
+            band = ys[top : top + rows]
+            grid = torch.stack(torch.meshgrid(band, xs, indexing="ij"), dim=-1).reshape(-1, 2)
+            pixels = render(models[0], grid.to(device)).clamp_(0.0, 1.0)
+            out[top : top + len(band)] = pixels.reshape(len(band), width, -1).cpu().numpy()
+        return out
 
-    def check_format(self, path: Path) -> None:
+    def check_format(self, path: Path, *, quality: int | None = None) -> None:
         image_format(path)
+        if quality is not None and not is_lossy_image(path):
+            raise UsageError(f"--quality is for .jpg and .webp outputs, not {Path(path).name!r}")
 
-    def save(self, path: Path, image: np.ndarray, size: tuple[int, int]) -> None:
-        signals.image_to_pil(image).save(path, format=image_format(path))
+    def save(self, path: Path, image: np.ndarray, size: tuple[int, int], *, quality=None) -> None:
+        options = {}
+        if image_format(path) in LOSSY_IMAGE_FORMATS:
+            options["quality"] = quality or DEFAULT_LOSSY_QUALITY
+        signals.image_to_pil(image).save(path, format=image_format(path), **options)
+
+    def matches_file(self, path: Path) -> bool:
+        """Whether `path` is an image of this file's size (the original, by its look)."""
+        try:
+            from PIL import Image
+
+            with Image.open(path) as img:
+                return img.size == (self.info.width, self.info.height) or (
+                    img.size == (self.info.height, self.info.width)  # EXIF-rotated originals
+                )
+        except Exception:  # unreadable: not an image we would have encoded
+            return False
 
     def describe_output(self, image: np.ndarray, **_) -> str:
         height, width = image.shape[:2]
@@ -350,11 +387,25 @@ class AudioKind:
             out[lo:hi] = audio.from_unit(values)
         return out
 
-    def check_format(self, path: Path) -> None:
+    def check_format(self, path: Path, *, quality: int | None = None) -> None:
         audio.audio_format(path)
+        if quality is not None:
+            raise UsageError("--quality is for .jpg and .webp image outputs")
 
-    def save(self, path: Path, samples: np.ndarray, rate: int) -> None:
+    def save(self, path: Path, samples: np.ndarray, rate: int, *, quality=None) -> None:
         audio.save_audio(path, samples, rate)
+
+    def matches_file(self, path: Path) -> bool:
+        """Whether `path` is a clip of this file's frames, rate and channels."""
+        try:
+            found = audio._soundfile().info(str(path))
+        except Exception:  # unreadable: not audio we would have encoded
+            return False
+        return (found.frames, found.samplerate, found.channels) == (
+            self.info.frames,
+            self.info.sample_rate,
+            self.info.channels,
+        )
 
     def describe_output(self, samples: np.ndarray, *, scale=None, rate=None) -> str:
         rate = self.output_size(scale=scale, size=None, rate=rate, max_samples=len(samples))
@@ -376,6 +427,10 @@ def load_signal(source, *, keep_alpha: bool = False) -> np.ndarray:
     if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
         raise InputError("float images must hold finite values in [0, 1]")
     return array
+
+
+def is_lossy_image(path) -> bool:
+    return IMAGE_FORMATS.get(Path(path).suffix.lower()) in LOSSY_IMAGE_FORMATS
 
 
 def image_format(path: Path) -> str:

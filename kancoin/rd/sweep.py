@@ -130,8 +130,8 @@ def parse_rates(text: str) -> tuple[float, ...]:
 
 
 def parse_codecs(text: str | None) -> tuple[str, ...] | None:
-    if text is None:
-        return None
+    if text is None or text.strip() == "all":
+        return None  # every available codec, listed in the log and the report
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
@@ -163,7 +163,8 @@ def run_sweep(
             pending.append((source, jobs))
     total_jobs = sum(len(jobs) for _, jobs in pending)
     log(
-        f"rd: {len(sources)} images x {len(codecs)} codecs x {len(config.targets)} rates; "
+        f"rd: {len(sources)} images x {len(codecs)} codecs "
+        f"({', '.join(codec.name for codec in codecs)}) x {len(config.targets)} rates; "
         f"{total_jobs} to run, {len(sources) * len(codecs) * len(config.targets) - total_jobs} "
         f"done before"
     )
