@@ -7,8 +7,10 @@ STAMP  := $(VENV)/.installed
 PRESET ?= fast
 CODECS ?= siren,jpeg2000,jpeg
 OUT    ?= out
+FORCE  ?=
 
 .PHONY: install native demo test lint rd-kodak clean
+# `make rd-kodak` recomputes rows whose encoder source or threads changed; FORCE=1 reruns all
 
 install: $(STAMP) native
 
@@ -43,7 +45,7 @@ lint: install
 	$(BIN)/ruff format --check kancoin tests bench scripts
 
 rd-kodak: install
-	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --out results/kodak
+	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --out results/kodak $(if $(FORCE),--force)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache $(NATIVE)

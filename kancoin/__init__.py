@@ -3,10 +3,14 @@
 import kancoin
 result = kancoin.encode("photo.png", "photo.inr", bpp=0.3)
 image = kancoin.decode("photo.inr", scale=2)   # float32 HxWxC in [0, 1]
+
+The API is imported on first use, so `kancoin --version` and `--help` start without torch.
 """
 
-from kancoin.codec import EncodeConfig, EncodeResult, decode, encode, read_file
-from kancoin.errors import KancoinError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.2.0"
 __all__ = [
@@ -18,3 +22,24 @@ __all__ = [
     "encode",
     "read_file",
 ]
+
+_LAZY = {
+    "EncodeConfig": "kancoin.codec",
+    "EncodeResult": "kancoin.codec",
+    "decode": "kancoin.codec",
+    "encode": "kancoin.codec",
+    "read_file": "kancoin.codec",
+    "KancoinError": "kancoin.errors",
+}
+
+if TYPE_CHECKING:
+    from kancoin.codec import EncodeConfig, EncodeResult, decode, encode, read_file
+    from kancoin.errors import KancoinError
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kancoin' has no attribute {name!r}")

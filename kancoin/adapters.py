@@ -96,6 +96,7 @@ class ImageKind:
     rate_option = "--bpp"
     default_suffix = ".png"
     allocation_samples = 16384  # coordinates the bit allocation measures distortion on
+
     @property
     def default_threads(self) -> int:
         """A count fixed by the image, not the machine's cores: gradients are summed per

@@ -269,14 +269,17 @@ def encode(
     if config.psnr is not None:
         wanted = kind.plan_bits_for_psnr(config.psnr)
         plan_bits = wanted if budget is None else budget
-    spec = _choose_spec(config, kind, kind.max_layers(preset), plan_bits)
     # a signal its mean already codes at the target (or exactly, the target without one:
     # a flat image, silence) needs no fit, and the smallest network holds a constant
     target = config.psnr if config.psnr is not None else math.inf
     flat_psnr = kind.flat_psnr()
     flat = flat_psnr >= target and config.bits is None
     if flat and config.layers is None:
-        spec = spec.replace(layers=1, width=rate.MIN_WIDTH)
+        spec = kind.base_spec(config).replace(layers=1, width=rate.MIN_WIDTH)
+    elif config.psnr is not None and budget is None:
+        spec = _spec_for_target(config, kind, kind.max_layers(preset), plan_bits)
+    else:
+        spec = _choose_spec(config, kind, kind.max_layers(preset), plan_bits)
     if spec.num_params() * info.networks > bitstream.MAX_TOTAL_PARAMS:
         raise InputError(
             f"{info.describe()} needs {spec.num_params() * info.networks} parameters at this "
@@ -453,6 +456,15 @@ def _choose_spec(config: EncodeConfig, kind, max_layers: int, budget: float | No
         smallest = base.replace(layers=1, width=rate.MIN_WIDTH)
         needed = rate.expected_bits(smallest, kind.info, bits_per_param, kind.info.networks)
         raise RateError(f"{exc}: {_what_would_work(kind, needed)}") from None
+
+
+def _spec_for_target(config: EncodeConfig, kind, max_layers: int, plan_bits: float):
+    """A quality target without a cap: the planned network, or the smallest one when the
+    plan's bits buy none (a tiny image); no rate is asked for, so none can fail."""
+    try:
+        return _choose_spec(config, kind, max_layers, plan_bits)
+    except RateError:
+        return kind.base_spec(config).replace(layers=1, width=rate.MIN_WIDTH)
 
 
 def _what_would_work(kind, bits: float) -> str:

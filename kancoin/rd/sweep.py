@@ -179,7 +179,7 @@ def run_sweep(
         ]
         for codec in codecs
     }
-    return report.write_reports(
+    summary = report.write_reports(
         out_dir,
         codecs=codecs,
         rows=measured,
@@ -190,6 +190,8 @@ def run_sweep(
         load_at_start=load_at_start,
         log=log,
     )
+    summary["rows_run"] = total_jobs  # 0: every row was done before (RUN.md keeps its run)
+    return summary
 
 
 def _run_pending(pending, out_dir: Path, config: SweepConfig, log: Log) -> None:
