@@ -118,7 +118,10 @@ def _not_an_image(path: Path) -> str:
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Round a float image in [0, 1] to 8 bits, the way every decoded image is measured."""
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    scaled = image * 255.0  # the one temporary: a 4608x3072 decode would hold three
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, 255, out=scaled)
+    return scaled.astype(np.uint8)
 
 
 def image_to_pil(image: np.ndarray) -> Image.Image:

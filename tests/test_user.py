@@ -342,7 +342,7 @@ def test_info_lossless_and_audio(capsys, tmp_path):
     flat = tmp_path / "flat.png"
     Image.new("RGB", (24, 16), (10, 200, 30)).save(flat)
     assert run(capsys, "encode", flat, "--bpp", "8", *FAST)[0] == 0
-    code, out, _ = run(capsys, "info", tmp_path / "flat.inr")
+    _, out, _ = run(capsys, "info", tmp_path / "flat.inr")
     assert "exact" in out and "655" not in out
     soundfile = pytest.importorskip("soundfile")
     wav = tmp_path / "tone.wav"
