@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import struct
 import subprocess
 import sys
@@ -550,3 +551,43 @@ def kancoin_magic() -> bytes:
     from tests.conftest import smooth_image
 
     return kancoin.encode(smooth_image(4, 4), bpp=64.0, steps=1).data[:4]
+
+
+# make rd-kodak recomputes what changed
+
+
+def test_rd_rows_are_keyed_by_the_encoder_source_and_threads(tmp_path):
+    from kancoin.rd.neural import KancoinCodec, encoder_fingerprint
+
+    settings = KancoinCodec(threads=1).settings()
+    assert settings["encoder"] == encoder_fingerprint() and settings["threads"] == 1
+    assert KancoinCodec(threads=2).settings() != settings
+    package = tmp_path / "kancoin"
+    (package / "rd").mkdir(parents=True)
+    (package / "codec.py").write_text("A = 1\n")
+    (package / "rd" / "sweep.py").write_text("B = 1\n")
+    first = encoder_fingerprint(package)
+    (package / "rd" / "sweep.py").write_text("B = 2\n")  # the sweep is not the encoder
+    assert encoder_fingerprint.__wrapped__(package) == first
+    (package / "codec.py").write_text("A = 2\n")  # the encoder changed: new rows
+    assert encoder_fingerprint.__wrapped__(package) != first
+
+
+def test_a_sweep_says_how_many_rows_it_ran(tmp_path):
+    from kancoin.rd import SweepConfig, run_sweep
+
+    source = tmp_path / "img.png"
+    photo(source, 32, 32)
+    config = SweepConfig(targets=(1.0,), codecs=("jpeg",))
+    assert run_sweep([source], tmp_path / "out", config, log=lambda _: None)["rows_run"] == 1
+    assert run_sweep([source], tmp_path / "out", config, log=lambda _: None)["rows_run"] == 0
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_rd_kodak_can_force_a_rerun():
+    root = README.parent
+    dry = ["make", "-n", "-C", str(root), "rd-kodak"]
+    forced = subprocess.run([*dry, "FORCE=1"], capture_output=True, text=True, check=True)
+    plain = subprocess.run(dry, capture_output=True, text=True, check=True)
+    assert "rd_kodak.py" in forced.stdout and "--force" in forced.stdout
+    assert "--force" not in plain.stdout
