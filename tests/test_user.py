@@ -22,7 +22,6 @@ from PIL import Image, ImageCms
 import kancoin
 from kancoin.cli import main
 from kancoin.errors import InputError, UsageError
-from kancoin.progress import FitProgress, faster_hint
 from kancoin.signals import load_image
 
 FAST = ["--steps", "5", "--preset", "fast"]
@@ -456,6 +455,8 @@ def test_library_type_errors_and_short_repr():
 
 
 def test_progress_labels_phases_and_logs_occasionally():
+    from kancoin.progress import FitProgress
+
     stream = io.StringIO()
     with FitProgress("img.png", stream=stream, interactive=False) as progress:
         progress.phase("fit")
@@ -472,6 +473,7 @@ def test_progress_labels_phases_and_logs_occasionally():
 
 def test_a_long_fit_is_announced_with_a_faster_preset(monkeypatch):
     from kancoin import progress as progress_module
+    from kancoin.progress import FitProgress, faster_hint
 
     clock = iter([0.0, *np.arange(1.0, 1000.0, 1.0)])
     monkeypatch.setattr(progress_module.time, "perf_counter", lambda: next(clock))
