@@ -8,8 +8,10 @@ PRESET ?= fast
 CODECS ?= siren,jpeg2000,jpeg
 OUT    ?= out
 ENGINE ?= local
+FORCE  ?=
 
 .PHONY: help install native demo test lint check golden rd-kodak clean
+# `make rd-kodak` recomputes rows whose encoder source or threads changed; FORCE=1 reruns all
 
 help:  ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,7 +54,7 @@ golden: install  ## golden .inr files for what has none yet (never rewrites one)
 	KANCOIN_REGEN_GOLDEN=1 $(BIN)/python scripts/make_golden.py
 
 rd-kodak: install  ## Kodak rate-distortion sweep (PRESET=fast|default|best, CODECS=..., ENGINE=local|ray)
-	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --engine $(ENGINE) --out results/kodak
+	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --engine $(ENGINE) --out results/kodak $(if $(FORCE),--force)
 
 clean:  ## remove .venv, outputs and caches
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache $(NATIVE)

@@ -21,7 +21,7 @@ import torch
 from kancoin import audio, signals
 from kancoin.audio import AudioInfo
 from kancoin.bitstream import Header
-from kancoin.config import explicit
+from kancoin.config import DEFAULT_BPP, DEFAULT_KBPS, explicit
 from kancoin.errors import InputError, LimitError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset
@@ -40,6 +40,12 @@ IMAGE_FORMATS = {
     ".webp": "WEBP",
 }
 
+DEFAULT_IMAGE_THREADS = 2
+SMALL_IMAGE_PIXELS = 1 << 18  # below: one thread
+LOSSY_IMAGE_FORMATS = ("JPEG", "WEBP")
+DEFAULT_LOSSY_QUALITY = 95  # decoding to .jpg/.webp: near-transparent, stated in the output
+DECODE_BAND_PIXELS = 1 << 20  # images render in bands of rows: memory stays flat at any size
+
 # Audio choices, measured in docs/AUDIO.md (float PSNR after 300 steps on the shared clips).
 SEGMENT_BITS = 8000  # a segment per 8 kbit of budget: 0.5 s at 16 kbps, 0.125 s at 64
 SEGMENT_SECONDS_RANGE = (0.0625, 2.0)
@@ -53,6 +59,12 @@ MIN_IMAGE_BATCH = 4096
 AUDIO_BATCH_FRACTION = 0.2  # segments are short: small batches would be a few hundred frames
 AUDIO_BITS_PER_PARAM = 8.0  # audio was measured at 8 (docs/AUDIO.md); 7 is not
 ALLOCATION_SAMPLES = 2048  # per segment: the allocation's cost, not the fit's, dominated
+# --psnr without a rate cap: the network is planned as for the default rate at or above the
+# reference PSNR, and smaller below it (Kodak at the default preset: 29.3 dB at 0.1 bpp,
+# 31.5 dB at 0.3, about 2 dB per doubling); a cap given with --psnr plans at the cap
+PSNR_PLAN_REFERENCE_DB = 30.0
+PSNR_PLAN_DB_PER_DOUBLING = 2.0
+PSNR_PLAN_MIN_BPP = 0.02
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,18 @@ class SignalKind(ABC):
     def measure(self, decoded: np.ndarray) -> dict[str, float]:
         """PSNR (and more) of the output as the decoder writes it."""
 
+    @abstractmethod
+    def flat_psnr(self) -> float:
+        """PSNR of what constant networks (each part's mean) code."""
+
+    @abstractmethod
+    def plan_bits_for_psnr(self, psnr: float) -> float:
+        """Bits to plan the network at for a quality target without a rate cap."""
+
+    @abstractmethod
+    def rate_for_bits(self, bits: float) -> str:
+        """The option that asks for `bits` on this signal, e.g. '--bpp 9.2'."""
+
     # decoding
 
     @abstractmethod
@@ -130,11 +154,17 @@ class SignalKind(ABC):
     def render(self, models, size: tuple[int, ...], device: torch.device) -> np.ndarray: ...
 
     @abstractmethod
-    def check_format(self, path: Path) -> None:
+    def check_format(self, path: Path, *, quality: int | None = None) -> None:
         """Refuse an output path whose format cannot hold this signal, before any work."""
 
     @abstractmethod
-    def save(self, path: Path, signal: np.ndarray, size: tuple[int, ...]) -> None: ...
+    def save(
+        self, path: Path, signal: np.ndarray, size: tuple[int, ...], *, quality=None
+    ) -> None: ...
+
+    @abstractmethod
+    def matches_file(self, path: Path) -> bool:
+        """Whether `path` holds a signal of this file's shape (the original, likely)."""
 
     @abstractmethod
     def describe_output(self, signal: np.ndarray, *, scale=None, rate=None) -> str: ...
@@ -146,7 +176,14 @@ class ImageKind(SignalKind):
     rate_option = "bpp"
     default_suffix = ".png"
     allocation_samples = 16384  # coordinates the bit allocation measures distortion on
-    default_threads = None  # torch's own count
+
+    @property
+    def default_threads(self) -> int:
+        """A count fixed by the image, not the machine's cores: gradients are summed per
+        thread, so the count changes the bytes; with this default every machine writes the
+        same file. A Kodak step has 3 chunks, so more threads would gain little at the
+        default batch; small images run on one (a second only waits on tiny ops)."""
+        return DEFAULT_IMAGE_THREADS if self.info.samples >= SMALL_IMAGE_PIXELS else 1
 
     def __init__(self, info: ImageInfo, image: np.ndarray | None = None):
         self.info = info
@@ -164,6 +201,16 @@ class ImageKind(SignalKind):
         if explicit(config.rate.kbps):
             raise UsageError("kbps is for audio; give an image's rate as bpp")
         return None if config.rate.bpp is None else config.rate.bpp * self.info.samples
+
+    def plan_bits_for_psnr(self, psnr: float) -> float:
+        """Bits to plan the network at for a quality target without a rate cap."""
+        doublings = (psnr - PSNR_PLAN_REFERENCE_DB) / PSNR_PLAN_DB_PER_DOUBLING
+        bpp = min(float(DEFAULT_BPP), max(PSNR_PLAN_MIN_BPP, DEFAULT_BPP * 2**doublings))
+        return bpp * self.info.samples
+
+    def rate_for_bits(self, bits: float) -> str:
+        """The option that asks for `bits` on this signal, e.g. '--bpp 9.2'."""
+        return f"--bpp {math.ceil(100 * bits / self.info.samples) / 100:g}"
 
     def base_spec(self, config) -> ModelSpec:
         return _spec(config, self.info, in_features=2, w0_first=None)
@@ -189,6 +236,14 @@ class ImageKind(SignalKind):
         coords = signals.image_grid(height, width).to(device)
         targets = torch.from_numpy(self.image.reshape(-1, channels)).to(device)
         return Part(coords, targets, 1.0)
+
+    def flat_psnr(self) -> float:
+        """PSNR of the image's mean colour, as 8 bits: what a constant network codes."""
+        mean = self.image.reshape(-1, self.info.channels).mean(axis=0, dtype=np.float64)
+        mean = np.rint(mean * 255).astype(np.float32) / 255.0  # as the file's pixels are read
+        return signals.psnr(
+            original=self.image, reconstruction=np.broadcast_to(mean, self.image.shape)
+        )
 
     def measure(self, decoded: np.ndarray) -> dict[str, float]:
         """PSNR of the 8-bit image the decoder writes."""
@@ -216,17 +271,42 @@ class ImageKind(SignalKind):
         return width, height
 
     def render(self, models, size: tuple[int, int], device: torch.device) -> np.ndarray:
-        """Float32 HxWxC in [0, 1]."""
+        """Float32 HxWxC in [0, 1], rendered in bands of rows into one array: coordinates
+        and network outputs exist for one band at a time (4608x3072: the image's 170 MB
+        plus a few MB, instead of the whole grid's several copies)."""
         width, height = size
-        coords = signals.image_grid(height, width).to(device)
-        pixels = render(models[0], coords).clamp_(0.0, 1.0)
-        return pixels.reshape(height, width, self.info.channels).cpu().numpy()
+        out = np.empty((height, width, self.info.channels), dtype=np.float32)
+        rows = max(1, DECODE_BAND_PIXELS // width)
+        ys, xs = signals.axis(height), signals.axis(width)
+        for top in range(0, height, rows):
+            band = ys[top : top + rows]
+            grid = torch.stack(torch.meshgrid(band, xs, indexing="ij"), dim=-1).reshape(-1, 2)
+            pixels = render(models[0], grid.to(device)).clamp_(0.0, 1.0)
+            out[top : top + len(band)] = pixels.reshape(len(band), width, -1).cpu().numpy()
+        return out
 
-    def check_format(self, path: Path) -> None:
+    def check_format(self, path: Path, *, quality: int | None = None) -> None:
         image_format(path)
+        if quality is not None and not is_lossy_image(path):
+            raise UsageError(f"--quality is for .jpg and .webp outputs, not {Path(path).name!r}")
 
-    def save(self, path: Path, image: np.ndarray, size: tuple[int, int]) -> None:
-        signals.image_to_pil(image).save(path, format=image_format(path))
+    def save(self, path: Path, image: np.ndarray, size: tuple[int, int], *, quality=None) -> None:
+        options = {}
+        if image_format(path) in LOSSY_IMAGE_FORMATS:
+            options["quality"] = quality or DEFAULT_LOSSY_QUALITY
+        signals.image_to_pil(image).save(path, format=image_format(path), **options)
+
+    def matches_file(self, path: Path) -> bool:
+        """Whether `path` is an image of this file's size (the original, by its look)."""
+        try:
+            from PIL import Image
+
+            with Image.open(path) as img:
+                return img.size == (self.info.width, self.info.height) or (
+                    img.size == (self.info.height, self.info.width)  # EXIF-rotated originals
+                )
+        except Exception:  # unreadable: not an image we would have encoded
+            return False
 
     def describe_output(self, image: np.ndarray, **_) -> str:
         height, width = image.shape[:2]
@@ -281,6 +361,13 @@ class AudioKind(SignalKind):
             raise UsageError("bpp is for images; give an audio rate as kbps")
         return None if config.rate.kbps is None else config.rate.kbps * 1000.0 * self.info.duration
 
+    def plan_bits_for_psnr(self, psnr: float) -> float:
+        """Audio plans at the default rate: its networks are small and per segment."""
+        return float(DEFAULT_KBPS) * 1000.0 * self.info.duration
+
+    def rate_for_bits(self, bits: float) -> str:
+        return f"--kbps {math.ceil(100 * bits / (1000.0 * self.info.duration)) / 100:g}"
+
     def base_spec(self, config) -> ModelSpec:
         seconds = self.info.segment_frames / self.info.sample_rate
         w0_first = W0_FIRST_AT_HALF_SECOND * math.sqrt(seconds / 0.5)
@@ -315,6 +402,19 @@ class AudioKind(SignalKind):
         coords = audio.segment_coords(positions, index, self.info.segment_frames).to(device)
         targets = torch.from_numpy(audio.to_unit(self.samples[start:stop])).to(device)
         return Part(coords, targets, (stop - start) / self.info.frames)
+
+    def flat_psnr(self) -> float:
+        """PSNR (waveform in [0, 1]) of each segment's mean, as 16 bits: what constant
+        networks code."""
+        flat = np.empty_like(self.samples)
+        for index in range(self.info.networks):
+            start, stop = self._span(index)
+            mean = self.samples[start:stop].mean(axis=0, dtype=np.float64)
+            mean = np.rint(mean * audio.INT16_SCALE).astype(np.float32) / audio.INT16_SCALE
+            flat[start:stop] = mean
+        return signals.psnr(
+            original=audio.to_unit(self.samples), reconstruction=audio.to_unit(flat)
+        )
 
     def measure(self, decoded: np.ndarray) -> dict[str, float]:
         """PSNR (waveform mapped to [0, 1]) and SNR of the 16-bit clip the decoder writes."""
@@ -367,11 +467,25 @@ class AudioKind(SignalKind):
             out[lo:hi] = audio.from_unit(values)
         return out
 
-    def check_format(self, path: Path) -> None:
+    def check_format(self, path: Path, *, quality: int | None = None) -> None:
         audio.audio_format(path)
+        if quality is not None:
+            raise UsageError("--quality is for .jpg and .webp image outputs")
 
-    def save(self, path: Path, samples: np.ndarray, size: tuple[int]) -> None:
+    def save(self, path: Path, samples: np.ndarray, size: tuple[int], *, quality=None) -> None:
         audio.save_audio(path, samples, size[0])
+
+    def matches_file(self, path: Path) -> bool:
+        """Whether `path` is a clip of this file's frames, rate and channels."""
+        try:
+            found = audio._soundfile().info(str(path))
+        except Exception:  # unreadable: not audio we would have encoded
+            return False
+        return (found.frames, found.samplerate, found.channels) == (
+            self.info.frames,
+            self.info.sample_rate,
+            self.info.channels,
+        )
 
     def describe_output(self, samples: np.ndarray, *, scale=None, rate=None) -> str:
         (rate,) = self.output_size(scale=scale, size=None, rate=rate, max_samples=len(samples))
@@ -393,6 +507,10 @@ def load_signal(source, *, keep_alpha: bool = False) -> np.ndarray:
     if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
         raise InputError("float images must hold finite values in [0, 1]")
     return array
+
+
+def is_lossy_image(path) -> bool:
+    return IMAGE_FORMATS.get(Path(path).suffix.lower()) in LOSSY_IMAGE_FORMATS
 
 
 def image_format(path: Path) -> str:

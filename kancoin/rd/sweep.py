@@ -132,8 +132,8 @@ def parse_rates(text: str) -> tuple[float, ...]:
 
 
 def parse_codecs(text: str | None) -> tuple[str, ...] | None:
-    if text is None:
-        return None
+    if text is None or text.strip() == "all":
+        return None  # every available codec, listed in the log and the report
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
@@ -162,7 +162,8 @@ def run_sweep(
     ]
     total_jobs = len(tasks)
     log(
-        f"rd: {len(sources)} images x {len(codecs)} codecs x {len(config.targets)} rates; "
+        f"rd: {len(sources)} images x {len(codecs)} codecs "
+        f"({', '.join(codec.name for codec in codecs)}) x {len(config.targets)} rates; "
         f"{total_jobs} to run, {len(sources) * len(codecs) * len(config.targets) - total_jobs} "
         f"done before"
     )
@@ -177,7 +178,7 @@ def run_sweep(
         ]
         for codec in codecs
     }
-    return report.write_reports(
+    summary = report.write_reports(
         out_dir,
         codecs=codecs,
         rows=measured,
@@ -188,6 +189,8 @@ def run_sweep(
         load_at_start=load_at_start,
         log=log,
     )
+    summary["rows_run"] = total_jobs  # 0: every row was done before (RUN.md keeps its run)
+    return summary
 
 
 def _run_pending(tasks: list[RowTask], out_dir: Path, config: SweepConfig, log: Log) -> None:
