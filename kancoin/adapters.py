@@ -18,10 +18,10 @@ import torch
 
 from kancoin import audio, rate, signals
 from kancoin.bitstream import AudioInfo, Header, ImageInfo
-from kancoin.errors import InputError, LimitError, UsageError
+from kancoin.errors import InputError, LimitError, OutputError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset
-from kancoin.render import render
+from kancoin.render import render_into
 
 IMAGE_FORMATS = {
     ".png": "PNG",
@@ -33,6 +33,16 @@ IMAGE_FORMATS = {
     ".ppm": "PPM",
     ".webp": "WEBP",
 }
+# the channel counts each format holds (grey, grey + alpha, RGB, RGBA), as Pillow writes them
+IMAGE_CHANNELS = {
+    "PNG": (1, 2, 3, 4),
+    "JPEG": (1, 3),
+    "BMP": (1, 3, 4),
+    "TIFF": (1, 2, 3, 4),
+    "PPM": (1, 3, 4),
+    "WEBP": (1, 2, 3, 4),
+}
+IMAGE_MAX_SIDE = {"JPEG": 65535, "WEBP": 16383}  # the formats' own limits
 
 # Audio choices, measured in docs/AUDIO.md (float PSNR after 300 steps on the shared clips).
 SEGMENT_BITS = 8000  # a segment per 8 kbit of budget: 0.5 s at 16 kbps, 0.125 s at 64
@@ -149,18 +159,50 @@ class ImageKind:
         signals.check_output_pixels(width, height, max_samples)
         return width, height
 
-    def render(self, models, size: tuple[int, int], device: torch.device) -> np.ndarray:
-        """Float32 HxWxC in [0, 1]."""
-        width, height = size
-        coords = signals.image_grid(height, width).to(device)
-        pixels = render(models[0], coords).clamp_(0.0, 1.0)
-        return pixels.reshape(height, width, self.info.channels).cpu().numpy()
+    def output_samples(self, size: tuple[int, int]) -> int:
+        return size[0] * size[1]
 
-    def check_format(self, path: Path) -> None:
-        image_format(path)
+    def writer_bytes(self) -> int:
+        """Per pixel, beyond the float output: the 8-bit copy and Pillow's own buffer
+        (4 bytes a pixel but for grey)."""
+        return self.info.channels + (1 if self.info.channels == 1 else 4)
+
+    def render(self, models, size: tuple[int, int], device: torch.device) -> np.ndarray:
+        """Float32 HxWxC in [0, 1]; coordinates made per chunk, never the whole grid."""
+        width, height = size
+        ys = signals.image_grid(height, 1)[:, 0].to(device)
+        xs = signals.image_grid(1, width)[:, 1].to(device)
+
+        def coords_at(start: int, stop: int) -> torch.Tensor:
+            index = torch.arange(start, stop, device=device)
+            return torch.stack([ys[index // width], xs[index % width]], dim=1)
+
+        out = torch.empty((width * height, self.info.channels))
+        render_into(models[0], width * height, coords_at, ys, out=out).clamp_(0.0, 1.0)
+        return out.reshape(height, width, self.info.channels).numpy()
+
+    def check_format(self, path: Path, size: tuple[int, int] | None = None) -> None:
+        """Refuse, before any work, a format that cannot hold this image's channels."""
+        name = image_format(path)
+        channels = self.info.channels
+        if channels not in IMAGE_CHANNELS[name]:
+            held = ", ".join(map(str, IMAGE_CHANNELS[name]))
+            raise UsageError(
+                f"{Path(path).name}: {name} cannot hold {channels}-channel images "
+                f"({held} only); use .png"
+            )
+        side = IMAGE_MAX_SIDE.get(name)
+        if size is not None and side is not None and max(size) > side:
+            raise UsageError(
+                f"{Path(path).name}: {name} cannot hold {size[0]}x{size[1]} (at most {side} "
+                "pixels a side); use .png"
+            )
 
     def save(self, path: Path, image: np.ndarray, size: tuple[int, int]) -> None:
-        signals.image_to_pil(image).save(path, format=image_format(path))
+        try:
+            signals.image_to_pil(image).save(path, format=image_format(path))
+        except (ValueError, KeyError, TypeError) as exc:  # OSError: fileio's OutputError
+            raise OutputError(f"{path}: cannot write image ({exc})") from None
 
     def describe_output(self, image: np.ndarray, **_) -> str:
         height, width = image.shape[:2]
@@ -284,24 +326,39 @@ class AudioKind:
             )
         return rate
 
+    def output_samples(self, rate: int) -> int:
+        return audio.output_frames(self.info.frames, self.info.sample_rate, rate)
+
+    def writer_bytes(self) -> int:
+        """Per frame, beyond the float output: the 16-bit copy and its float staging."""
+        return 2 * self.info.channels + 4 * self.info.channels
+
     def render(self, models, rate: int, device: torch.device) -> np.ndarray:
-        """Float32 frames x channels in [-1, 1], segment by segment (memory stays flat)."""
-        positions = audio.output_positions(self.info.frames, self.info.sample_rate, rate)
-        out = np.empty((len(positions), self.info.channels), dtype=np.float32)
-        bounds = np.arange(1, len(models)) * self.info.segment_frames
-        edges = [0, *np.searchsorted(positions, bounds).tolist(), len(positions)]
-        for index, model in enumerate(models):
+        """Float32 frames x channels in [-1, 1], segment by segment and chunk by chunk:
+        times are made per chunk, networks built one at a time (memory stays flat)."""
+        count = self.output_samples(rate)
+        step = self.info.sample_rate / rate  # output frame j sits at time j * step
+        out = np.empty((count, self.info.channels), dtype=np.float32)
+        view = torch.from_numpy(out)
+        like = torch.empty(0, device=device)
+        segment = self.info.segment_frames
+        edges = [0, *(_first_at(b * segment, step, count) for b in range(1, len(models))), count]
+        for index in range(len(models)):
             lo, hi = edges[index], edges[index + 1]
             if lo == hi:
                 continue
-            times = torch.from_numpy(positions[lo:hi])
-            coords = audio.segment_coords(times, index, self.info.segment_frames).to(device)
-            values = render(model, coords).clamp_(0.0, 1.0).cpu().numpy()
-            out[lo:hi] = audio.from_unit(values)
+
+            def coords_at(start: int, stop: int, lo=lo, index=index) -> torch.Tensor:
+                times = torch.arange(lo + start, lo + stop, dtype=torch.float64) * step
+                return audio.segment_coords(times, index, segment).to(device)
+
+            part = render_into(models[index], hi - lo, coords_at, like, out=view[lo:hi])
+            part.clamp_(0.0, 1.0).mul_(2.0).sub_(1.0)  # audio.from_unit, in place
         return out
 
-    def check_format(self, path: Path) -> None:
-        audio.audio_format(path)
+    def check_format(self, path: Path, rate: int | None = None) -> None:
+        """Refuse, before any work, a format that cannot hold the channels or the rate."""
+        audio.check_writable(path, self.info.channels, rate)
 
     def save(self, path: Path, samples: np.ndarray, rate: int) -> None:
         audio.save_audio(path, samples, rate)
@@ -309,6 +366,17 @@ class AudioKind:
     def describe_output(self, samples: np.ndarray, *, scale=None, rate=None) -> str:
         rate = self.output_size(scale=scale, size=None, rate=rate, max_samples=len(samples))
         return f"{len(samples)} frames at {rate} Hz ({len(samples) / rate:.3f} s)"
+
+
+def _first_at(bound: float, step: float, count: int) -> int:
+    """The first output frame j (of count) with j * step >= bound, in float64 like the
+    times themselves (what searchsorted over every frame's time would find)."""
+    j = min(count, max(0, math.ceil(bound / step)))
+    while j > 0 and (j - 1) * step >= bound:
+        j -= 1
+    while j < count and j * step < bound:
+        j += 1
+    return j
 
 
 def load_signal(source, *, keep_alpha: bool = False) -> np.ndarray:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from kancoin import budget as decode_budget
 from kancoin import codec
 from kancoin.device import DEVICE_CHOICES
 from kancoin.errors import KancoinError
@@ -234,10 +235,36 @@ def encode(
     show_default=True,
     help="Refuse larger outputs, in pixels or audio frames (decompression-bomb guard).",
 )
+@click.option(
+    "--max-work",
+    type=float,
+    default=float(decode_budget.DEFAULT_MAX_WORK),
+    show_default=True,
+    help="Refuse decodes costing more multiply-adds (parameters x samples; decode budget).",
+)
+@click.option(
+    "--max-memory",
+    type=click.IntRange(min=1),
+    default=decode_budget.DEFAULT_MAX_MEMORY >> 20,
+    show_default=True,
+    help="Refuse decodes needing more working memory, in MiB (decode budget).",
+)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True)
-def decode(input_path, output, scale, size, sample_rate, max_pixels, device, force, quiet):
+def decode(
+    input_path,
+    output,
+    scale,
+    size,
+    sample_rate,
+    max_pixels,
+    max_work,
+    max_memory,
+    device,
+    force,
+    quiet,
+):
     """Render a .inr file as an image at any resolution, or audio at any sample rate."""
     header, _ = codec.read_file(input_path)
     output = output or input_path.with_suffix(codec.default_suffix(header))
@@ -250,6 +277,8 @@ def decode(input_path, output, scale, size, sample_rate, max_pixels, device, for
         max_pixels=max_pixels,
         device=device,
         force=force,
+        max_work=max_work,
+        max_memory=max_memory << 20,
     )
     if not quiet:
         description = codec.describe_decoded(header, decoded, scale=scale, rate=sample_rate)
