@@ -464,7 +464,7 @@ def worker(start: int, stop: int, args: dict, current, queue) -> None:
         current.value = -index - 1  # generating: the watchdog blames the script, not decode
         mode = mode_of(index)
         try:
-            data, seed = generate(mode, args["seed"], index, corpus)
+            data, _seed = generate(mode, args["seed"], index, corpus)
         except Exception:  # a bug of this script, not of the decoder: reported apart
             counts[(mode, "generator-bug")] += 1
             _save(args["out"], "generator-bug", index, mode, b"", {}, traceback.format_exc())

@@ -170,15 +170,16 @@ class ImageKind:
     def render(self, models, size: tuple[int, int], device: torch.device) -> np.ndarray:
         """Float32 HxWxC in [0, 1]; coordinates made per chunk, never the whole grid."""
         width, height = size
-        ys = signals.image_grid(height, 1)[:, 0].to(device)
-        xs = signals.image_grid(1, width)[:, 1].to(device)
+        ys = signals.image_grid(height, 1)[:, 0].contiguous().to(device)  # pixel-centre rows
+        xs = signals.image_grid(1, width)[:, 1].contiguous().to(device)
 
         def coords_at(start: int, stop: int) -> torch.Tensor:
             index = torch.arange(start, stop, device=device)
             return torch.stack([ys[index // width], xs[index % width]], dim=1)
 
         out = torch.empty((width * height, self.info.channels))
-        render_into(models[0], width * height, coords_at, ys, out=out).clamp_(0.0, 1.0)
+        pixels = render_into(models[0], width * height, coords_at, ys, out=out)
+        pixels.nan_to_num_(nan=0.0).clamp_(0.0, 1.0)  # a hostile network's NaN: black
         return out.reshape(height, width, self.info.channels).numpy()
 
     def check_format(self, path: Path, size: tuple[int, int] | None = None) -> None:
@@ -353,7 +354,8 @@ class AudioKind:
                 return audio.segment_coords(times, index, segment).to(device)
 
             part = render_into(models[index], hi - lo, coords_at, like, out=view[lo:hi])
-            part.clamp_(0.0, 1.0).mul_(2.0).sub_(1.0)  # audio.from_unit, in place
+            part.nan_to_num_(nan=0.5).clamp_(0.0, 1.0)  # a hostile network's NaN: silence
+            part.mul_(2.0).sub_(1.0)  # audio.from_unit, in place
         return out
 
     def check_format(self, path: Path, rate: int | None = None) -> None:
