@@ -7,8 +7,10 @@ STAMP  := $(VENV)/.installed
 PRESET ?= fast
 CODECS ?= siren,jpeg2000,jpeg
 OUT    ?= out
+FUZZ_INPUTS ?= 1000000
+FUZZ_OUT    ?= fuzz-out
 
-.PHONY: install native demo test lint rd-kodak clean
+.PHONY: install native demo test lint fuzz rd-kodak clean
 
 install: $(STAMP) native
 
@@ -41,6 +43,10 @@ test: install
 lint: install
 	$(BIN)/ruff check kancoin tests bench scripts
 	$(BIN)/ruff format --check kancoin tests bench scripts
+
+# the decoder's fuzz campaign (bench/fuzz.py): one worker process, reproducers in FUZZ_OUT
+fuzz: install
+	nice $(BIN)/python bench/fuzz.py --inputs $(FUZZ_INPUTS) --out $(FUZZ_OUT)
 
 rd-kodak: install
 	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --out results/kodak
