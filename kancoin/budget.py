@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from kancoin.errors import BudgetError, UsageError
 from kancoin.render import chunk_for_spec, render_threads
 
-# ~50 s on one core of the reference machine (2e10 multiply-adds/s measured rendering SIREN
+# ~a minute on one core of the reference machine (2e10 multiply-adds/s measured rendering SIREN
 # 2x1024, 1.3e10 for 10x64): a 4K render of a 1 bpp Kodak-size SIREN (~5.8e11) fits, a
 # 65-byte file declaring SIREN 2x4090 at 256x256 (1.1e12) does not.
 DEFAULT_MAX_WORK = 10**12
