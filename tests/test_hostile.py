@@ -384,3 +384,12 @@ def test_files_written_by_0_2_0_decode_as_before(name):
     # rounding step somewhere
     difference = np.abs(written.astype(np.int32) - expected.astype(np.int32))
     assert difference.max() <= 1 and np.mean(difference > 0) < 0.01
+
+
+def test_the_encoders_closed_loop_is_not_bounded_by_the_decode_budget(monkeypatch):
+    # the encoder decodes what it has just built: a big encode must not fail at its end
+    seen = []
+    monkeypatch.setattr(budget, "check", lambda cost, limits: seen.append(limits))
+    image = np.random.default_rng(0).random((6, 6, 3)).astype(np.float32)
+    kancoin.encode(image, bpp=None, bits=8, layers=1, width=2, steps=2, preset="fast")
+    assert seen and all(limits.max_work == float("inf") for limits in seen)
