@@ -22,7 +22,7 @@ DEFAULT_MAX_WORK = 10**12
 DEFAULT_MAX_MEMORY = 1 << 30  # bytes
 WORK_PER_SAMPLE = 60  # grid coordinates, clamping, conversion for the writer
 WORK_PER_PARAM = 2000  # range decoding, the canonical re-encode, dequantization, build
-WORK_PER_NETWORK = 6_000_000  # building a module and one render call (~0.3 ms measured)
+WORK_PER_NETWORK = 12_000_000  # building a module and its render calls (0.3-1 ms measured)
 BYTES_PER_PARAM = 4 + 4  # decoded integers of every network, float32 weights of one
 FILE_COPIES = 4  # the file's bytes, its body and payload slices, the payload's words
 

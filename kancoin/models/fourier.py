@@ -38,8 +38,9 @@ class FourierSpec(SirenSpec):
         return self.in_features * (1 + 2 * self.octaves)
 
     def macs_per_sample(self) -> int:
-        """The SIREN's, and a sine and a cosine per octave and axis of the encoding."""
-        encoding = 2 * self.in_features * self.octaves
+        """The SIREN's, and the encoding: per octave and axis a product, a sine and a
+        cosine, and their concatenation."""
+        encoding = 4 * self.in_features * self.octaves + self.input_width()
         return super().macs_per_sample() + ELEMENTWISE_COST * encoding
 
     def render_bytes_per_sample(self) -> int:
