@@ -39,6 +39,7 @@ import contextlib
 import json
 import math
 import multiprocessing as mp
+import os
 import random
 import resource
 import struct
@@ -55,6 +56,7 @@ SHARES = {"raw": 0.30, "crc": 0.27, "struct": 0.28, "fields": 0.10, "sizes": 0.0
 IMAGE_SUFFIXES = (".png", ".jpg", ".bmp", ".tif", ".webp", ".ppm")
 AUDIO_SUFFIXES = (".wav", ".flac")
 REPORT_SECONDS = 0.5  # how often the worker sends its counts
+STARTING = -(1 << 62)  # the worker's input index before it has imported everything
 
 
 # --- seed corpus ---------------------------------------------------------------------------
@@ -579,11 +581,12 @@ def run(args) -> dict:
     last_print = began
     while index < stop and (deadline is None or time.monotonic() < deadline):
         batch_stop = min(stop, index + args.batch)
-        current = context.Value("q", index, lock=False)
+        current = context.Value("q", STARTING, lock=False)
         queue = context.Queue()
         process = context.Process(target=worker, args=(index, batch_stop, shared, current, queue))
         process.start()
         seen, stuck_since, done = current.value, time.monotonic(), False
+        cpu_since = _cpu_seconds(process.pid)
         while not done:
             try:
                 message = queue.get(timeout=0.2)
@@ -600,16 +603,24 @@ def run(args) -> dict:
             except Exception:
                 pass
             now = time.monotonic()
+            cpu = _cpu_seconds(process.pid)
             if current.value != seen:
-                seen, stuck_since = current.value, now
+                seen, stuck_since, cpu_since = current.value, now, cpu
             stuck = seen if seen >= 0 else -seen - 1
+            # a hang is --timeout seconds of the worker's CPU on one input (wall time on a
+            # shared machine says little: a niced worker can wait), or 30x that of wall time
+            over = cpu - cpu_since > args.timeout or now - stuck_since > 30 * args.timeout
+            if seen == STARTING:  # importing torch on a busy machine is not a hang
+                stuck, over = index, False
+                if now - stuck_since > 600:
+                    raise SystemExit("the fuzz worker did not start in 10 minutes")
             if not done and not process.is_alive() and queue.empty():
                 # the worker died without reporting (e.g. killed by the kernel): record it
                 counts[(mode_of(stuck), "worker-died")] += 1
                 _save_generated(args, shared, stuck, "worker-died")
                 batch_stop = stuck + 1
                 break
-            if not done and now - stuck_since > args.timeout:
+            if not done and over:
                 process.kill()
                 outcome = "hang" if seen >= 0 else "generator-hang"
                 counts[(mode_of(stuck), outcome)] += 1
@@ -631,6 +642,15 @@ def run(args) -> dict:
     report = _summary(counts, elapsed, hangs, slowest, peak_rss, args)
     report["error_lines"] = samples
     return report
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _save_generated(args, shared, index: int, outcome: str) -> None:
