@@ -42,6 +42,7 @@ import multiprocessing as mp
 import os
 import random
 import resource
+import signal
 import struct
 import sys
 import tempfile
@@ -579,7 +580,10 @@ def run(args) -> dict:
     deadline = began + args.seconds if args.seconds else None
     index, stop = args.start, args.start + args.inputs
     last_print = began
-    while index < stop and (deadline is None or time.monotonic() < deadline):
+    stopping = []  # SIGTERM / SIGINT: stop at once and report what ran
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.append(True))
+    while index < stop and (deadline is None or time.monotonic() < deadline) and not stopping:
         batch_stop = min(stop, index + args.batch)
         current = context.Value("q", STARTING, lock=False)
         queue = context.Queue()
@@ -629,7 +633,7 @@ def run(args) -> dict:
                     _save_generated(args, shared, stuck, outcome)
                 batch_stop = stuck + 1
                 break
-            if deadline is not None and now > deadline and not done:
+            if (stopping or (deadline is not None and now > deadline)) and not done:
                 process.kill()
                 batch_stop = stuck  # the interrupted batch: counted up to its last report
                 break
@@ -690,6 +694,7 @@ def _summary(counts: Counter, elapsed, hangs, slowest, peak_rss, args) -> dict:
         "inputs": total,
         "seconds": round(elapsed, 1),
         "inputs_per_second": round(total / max(elapsed, 1e-9), 1),
+        "complete": total >= args.inputs,
         "by_outcome": dict(sorted(by_outcome.items())),
         "by_mode": {
             m: {"inputs": sum(v.values()), **dict(sorted(v.items()))} for m, v in by_mode.items()
