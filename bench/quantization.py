@@ -61,7 +61,7 @@ def fitted_model(image: np.ndarray, model: str, args) -> tuple[torch.nn.Module, 
         info,
         args.bpp * info.samples,
         max_layers=preset.max_layers,
-        bits_per_param=rate.BITS_PER_PARAM[model],
+        bits_per_param=spec_class_by_name(model).bits_per_param,
     )
     torch.manual_seed(args.seed)
     network = spec.build()

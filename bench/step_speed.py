@@ -62,7 +62,7 @@ def default_kodak_spec() -> ModelSpec:
         info,
         0.3 * info.samples,
         max_layers=get_preset("default").max_layers,
-        bits_per_param=rate.BITS_PER_PARAM["siren"],
+        bits_per_param=SirenSpec.bits_per_param,
     )
 
 

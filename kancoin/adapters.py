@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kancoin import audio, rate, signals
+from kancoin import audio, signals
 from kancoin.bitstream import AudioInfo, Header, ImageInfo
 from kancoin.errors import InputError, LimitError, OutputError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
@@ -120,7 +120,7 @@ class ImageKind:
         return min(1.0, max(fraction, MIN_IMAGE_BATCH / self.info.samples))
 
     def bits_per_param(self, spec: ModelSpec) -> float:
-        return rate.BITS_PER_PARAM[spec.name]
+        return spec.bits_per_param
 
     def qat_share(self, spec: ModelSpec, preset: Preset) -> float:
         return preset.qat_share if spec.fine_tunes_quantized else 0.0

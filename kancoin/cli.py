@@ -98,16 +98,14 @@ def cli() -> None:
 @click.option(
     "--sampler",
     type=click.Choice(list(SAMPLERS)),
-    default=codec.EncodeConfig.sampler,
-    show_default=True,
-    help="Which coordinates each step trains on (docs/SAMPLING.md).",
+    help=f"Which coordinates each step trains on (default: {codec.EncodeConfig.sampler}; "
+    "nint: NTK-guided, as published; docs/SAMPLING.md).",
 )
 @click.option(
     "--nint-mode",
     type=click.Choice(NINT_MODES),
-    default=SamplerOptions.nint_mode,
-    show_default=True,
-    help="With --sampler nint: the published method (paper) or kancoin's variant.",
+    help="With --sampler nint: the published method (paper, the default) or kancoin's "
+    "importance batches with NTK leverage.",
 )
 @click.option(
     "--batch-fraction",
@@ -191,8 +189,8 @@ def encode(
         steps=steps,
         time_budget=time_budget,
         segment_seconds=segment,
-        sampler=sampler,
-        sampler_options=SamplerOptions(nint_mode=nint_mode),
+        sampler=_sampler(sampler, nint_mode),
+        sampler_options=SamplerOptions(nint_mode=nint_mode or SamplerOptions.nint_mode),
         batch_fraction=batch_fraction,
         lr=lr,
         qat_steps=qat_steps,
@@ -346,12 +344,48 @@ def info(input_path, as_json):
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--steps", type=int, help="Training steps per encode (overrides the preset).")
 @click.option("--time-budget", type=float, help="Seconds of fitting per encode at most.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Images in parallel.")
-@click.option("--threads", type=int, help="Torch threads per worker (default: cores/workers).")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Rows in parallel (local pool; with --engine ray, the size of a local cluster).",
+)
+@click.option(
+    "--threads",
+    type=int,
+    help="Torch threads per row (default: cores/workers; 1 on Ray, one CPU per thread).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where rows run: a local process pool, or a Ray cluster (pip install kancoin[ray]).",
+)
+@click.option(
+    "--ray-address",
+    help="Ray cluster to join (default: $RAY_ADDRESS, else a local cluster of --workers CPUs).",
+)
 @click.option("-f", "--force", is_flag=True, help="Recompute rows already done.")
-def rd(inputs, bpp, codecs, out, preset, steps, time_budget, workers, threads, seed, device, force):
+def rd(
+    inputs,
+    bpp,
+    codecs,
+    out,
+    preset,
+    steps,
+    time_budget,
+    workers,
+    threads,
+    seed,
+    device,
+    engine,
+    ray_address,
+    force,
+):
     """Rate-distortion sweep of INPUTS against JPEG2000 and JPEG (resumable; docs/RD.md)."""
     from kancoin import rd as rd_sweep
 
@@ -366,9 +400,29 @@ def rd(inputs, bpp, codecs, out, preset, steps, time_budget, workers, threads, s
         workers=workers,
         threads=threads,
         force=force,
+        engine=engine,
+        ray_address=ray_address,
     )
     summary = rd_sweep.run_sweep(inputs, out, config)
     click.echo(rd_sweep.format_summary(summary))
+
+
+def _sampler(sampler: str | None, nint_mode: str | None) -> str:
+    """The sampler asked for; `--nint-mode` alone is the 0.2 spelling of `--sampler nint`."""
+    if sampler is None and nint_mode is not None:
+        click.echo(
+            "kancoin: note: --nint-mode without --sampler is deprecated; it now means "
+            "--sampler nint --nint-mode " + nint_mode,
+            err=True,
+        )
+        return "nint"
+    if sampler == "nint" and nint_mode is None:
+        click.echo(
+            "kancoin: note: since 0.3 --sampler nint is NINT as published (NTK-guided, 20 % "
+            "batches); 0.2's residual importance sampler is --sampler importance, the default",
+            err=True,
+        )
+    return sampler or codec.EncodeConfig.sampler
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,7 @@ class EncodeConfig:
     preset: str = "default"
     steps: int | None = None  # overrides the preset's step count
     time_budget: float | None = None
-    sampler: str = "nint"  # fastest measured (docs/SAMPLING.md)
+    sampler: str = "importance"  # fastest measured (docs/SAMPLING.md)
     sampler_options: SamplerOptions = field(default_factory=SamplerOptions)
     batch_fraction: float | None = None  # overrides the preset's share of coordinates per step
     lr: float | None = None  # overrides the preset's peak learning rate (SIREN scale)

@@ -13,9 +13,6 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from kancoin.kernels import sin_, use_native
-from kancoin.models.kan import Kan
-from kancoin.models.siren import Siren
 from kancoin.parallel import ChunkThreads
 
 RENDER_CHUNK = 1 << 13  # most coordinates per chunk: activations stay in cache
@@ -92,21 +89,7 @@ def render_into(
 
 
 def _forward_for(model: nn.Module, coords: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A SIREN's forward with the native sine when it is built; a KAN's with its
-    coefficients computed once; the model's own otherwise."""
-    if isinstance(model, Kan):
-        return model.render_forward()
-    if not (isinstance(model, Siren) and use_native("auto", coords)):
-        return model
-    weights = [w.detach() for w in model.weights]
-    biases = [b.detach() for b in model.biases]
-    frequencies = model.frequencies()
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        h = model.encode(x)
-        for weight, bias, w0 in zip(weights, biases, frequencies, strict=False):
-            h = torch.addmm(bias, h, weight.t(), beta=w0, alpha=w0)  # w0 (h W^T + b)
-            sin_(h, native=True)
-        return torch.addmm(biases[-1], h, weights[-1].t())
-
-    return forward
+    """The model's native_forward for coordinates like these when it has one (the SIREN's
+    C sine, a KAN's coefficients computed once), its own forward otherwise."""
+    native = getattr(model, "native_forward", None)
+    return (native(coords) if native is not None else None) or model

@@ -196,12 +196,12 @@ def test_rate_plan_keeps_kan_shallow():
     info = ImageInfo(height=512, width=768, channels=3)
     budget = 0.3 * info.samples
     spec = rate.plan(
-        KanSpec(2, 3), info, budget, max_layers=8, bits_per_param=rate.BITS_PER_PARAM["kan"]
+        KanSpec(2, 3), info, budget, max_layers=8, bits_per_param=KanSpec.bits_per_param
     )
     assert spec.layers == KanSpec.plan_max_layers
-    assert rate.expected_bits(spec, info, rate.BITS_PER_PARAM["kan"]) <= budget
+    assert rate.expected_bits(spec, info, KanSpec.bits_per_param) <= budget
     wider = spec.replace(width=spec.width + 1)
-    assert rate.expected_bits(wider, info, rate.BITS_PER_PARAM["kan"]) > budget
+    assert rate.expected_bits(wider, info, KanSpec.bits_per_param) > budget
 
 
 def test_kan_round_trip_through_the_codec():

@@ -292,7 +292,7 @@ class Kan(nn.Module):
             for i, grid_size in enumerate(spec.grid_sizes())
         )
 
-    def render_forward(self):
+    def native_forward(self, coords: torch.Tensor):
         """forward() for rendering: each layer's coefficients x scalers computed once, not
         once per chunk (they are as large as the network)."""
         layers = [
