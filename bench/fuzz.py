@@ -87,6 +87,7 @@ def make_corpus(directory: Path) -> list[bytes]:
         "siren-rgba": kancoin.encode(image(4, 4, 4), layers=1, width=2, **fast),
         "kan-rgb": kancoin.encode(image(6, 6, 3), model="kan", layers=1, width=2, **fast),
         "fourier-rgb": kancoin.encode(image(6, 6, 3), model="fourier", layers=1, width=3, **fast),
+        "gauss-rgb": kancoin.encode(image(5, 6, 3), model="gauss", layers=1, width=3, **fast),
         "siren-rate": kancoin.encode(image(12, 12, 3), preset="fast", steps=3, bpp=12.0, threads=1),
     }
     clip = (0.5 * np.sin(np.arange(160) / 5.0)).astype(np.float32)
@@ -322,11 +323,11 @@ def synth_file(rng, *, kind=None, model=None, channels=None, small=False, seed_r
     from kancoin import bitstream, entropy
     from kancoin.bitstream import AudioInfo, Header, ImageInfo, TensorCoding
     from kancoin.entropy import EntropyParams, Family
-    from kancoin.models import FourierSpec, KanSpec, SirenSpec
+    from kancoin.models import FourierSpec, GaussSpec, KanSpec, SirenSpec
 
     nrng = seed_rng or np.random.default_rng(rng.getrandbits(32))
     kind = kind or rng.choice(("image", "image", "audio"))
-    model = model or rng.choice(("siren", "kan", "fourier"))
+    model = model or rng.choice(("siren", "kan", "fourier", "gauss"))
 
     def big(low, high):  # log-uniform
         return round(math.exp(rng.uniform(math.log(low), math.log(high))))
@@ -361,6 +362,10 @@ def synth_file(rng, *, kind=None, model=None, channels=None, small=False, seed_r
             width=width,
             w0_first=rng.choice((30.0, 1e-3, 1e6)),
             w0=rng.choice((30.0, 1e-3, 1e6)),
+        )
+    elif model == "gauss":
+        spec = GaussSpec(
+            in_features, channels, layers=layers, width=width, scale=rng.choice((10.0, 1e3))
         )
     elif model == "fourier":
         spec = FourierSpec(
