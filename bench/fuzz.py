@@ -321,9 +321,11 @@ def synth_file(rng, *, kind=None, model=None, channels=None, small=False, seed_r
     import numpy as np
 
     from kancoin import bitstream, entropy
-    from kancoin.bitstream import AudioInfo, Header, ImageInfo, TensorCoding
+    from kancoin.audio import AudioInfo
+    from kancoin.bitstream import Header, TensorCoding
     from kancoin.entropy import EntropyParams, Family
     from kancoin.models import FourierSpec, GaussSpec, KanSpec, SirenSpec
+    from kancoin.signals import ImageInfo
 
     nrng = seed_rng or np.random.default_rng(rng.getrandbits(32))
     kind = kind or rng.choice(("image", "image", "audio"))

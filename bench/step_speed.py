@@ -24,11 +24,11 @@ import torch
 from PIL import Image
 
 from kancoin import codec, rate
-from kancoin.bitstream import ImageInfo
 from kancoin.datasets import local_kodak_dir
 from kancoin.fit.select import select_step
 from kancoin.models import ModelSpec, SirenSpec, spec_class_by_name
 from kancoin.presets import get_preset
+from kancoin.signals import ImageInfo
 
 WIDTH, HEIGHT = 768, 512
 DECODE_BPP = 0.3

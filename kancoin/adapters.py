@@ -17,11 +17,13 @@ import numpy as np
 import torch
 
 from kancoin import audio, signals
-from kancoin.bitstream import AudioInfo, Header, ImageInfo
+from kancoin.audio import AudioInfo
+from kancoin.bitstream import Header
 from kancoin.errors import InputError, LimitError, OutputError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset
 from kancoin.render import render_into
+from kancoin.signals import ImageInfo
 
 IMAGE_FORMATS = {
     ".png": "PNG",

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import kancoin
 from kancoin import adapters, audio, bitstream
-from kancoin.bitstream import AudioInfo, Header, TensorCoding
+from kancoin.audio import AudioInfo
+from kancoin.bitstream import Header, TensorCoding
 from kancoin.cli import main
 from kancoin.entropy import EntropyParams, Family
 from kancoin.errors import FormatError, InputError, LimitError, UsageError

@@ -138,11 +138,11 @@ def test_header_records_model_and_shape():
 
 def test_batch_fraction_policy():
     from kancoin.adapters import MIN_IMAGE_BATCH, AudioKind, ImageKind
-    from kancoin.bitstream import ImageInfo
     from kancoin.codec import EncodeConfig, _batch_fraction
     from kancoin.fit import SamplerOptions
     from kancoin.models import KanSpec, SirenSpec
     from kancoin.presets import get_preset
+    from kancoin.signals import ImageInfo
 
     preset = get_preset("default")
     kodak = ImageKind(ImageInfo(height=512, width=768, channels=3))

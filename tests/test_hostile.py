@@ -21,11 +21,13 @@ from hypothesis import strategies as st
 
 import kancoin
 from kancoin import adapters, bitstream, budget, codec, entropy, render
-from kancoin.bitstream import AudioInfo, Header, ImageInfo, TensorCoding
+from kancoin.audio import AudioInfo
+from kancoin.bitstream import Header, TensorCoding
 from kancoin.cli import main
 from kancoin.entropy import EntropyParams, Family
 from kancoin.errors import BudgetError, FormatError, UsageError
 from kancoin.models import KanSpec, SirenSpec
+from kancoin.signals import ImageInfo
 
 ZERO = TensorCoding(0, EntropyParams(Family.UNIFORM, 0, 0))
 

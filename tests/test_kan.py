@@ -11,13 +11,12 @@ from PIL import Image
 
 import kancoin
 from kancoin import bitstream, rate
-from kancoin.bitstream import ImageInfo
 from kancoin.cli import main
 from kancoin.fit.select import select_step
 from kancoin.fit.steps import ChunkedAutogradStep, autograd_step
 from kancoin.models import KanSpec, spec_class, spec_class_by_name
 from kancoin.models.kan import KANLinear, bspline_bases
-from kancoin.signals import psnr, to_uint8
+from kancoin.signals import ImageInfo, psnr, to_uint8
 from tests.conftest import smooth_image
 
 grids = st.tuples(

@@ -18,19 +18,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from kancoin.fields import HeaderField
+
 # an elementwise transcendental (sin, tanh, silu) costs about this many multiply-adds of a
 # matrix product on a CPU (measured: SIREN 10x64 renders at half the MAC rate of 2x1024)
 ELEMENTWISE_COST = 20
-
-
-@dataclass(frozen=True)
-class HeaderField:
-    """One hyperparameter as written in the .inr header: bitstring type and allowed range."""
-
-    name: str
-    fmt: str  # bitstring token, e.g. "uint:8" or "floatle:32"
-    low: float
-    high: float
 
 
 @dataclass(frozen=True)
