@@ -455,7 +455,7 @@ def worker(start: int, stop: int, args: dict, current, queue) -> None:
 
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    from kancoin import bitstream, codec
+    from kancoin import bitstream, decoder
     from kancoin.errors import KancoinError
 
     corpus = [Path(p).read_bytes() for p in args["corpus"]]
@@ -488,7 +488,7 @@ def worker(start: int, stop: int, args: dict, current, queue) -> None:
         current.value = index
         began = time.perf_counter()
         try:
-            codec.decode(data, output, force=True, **options, **budget)
+            decoder.decode(data, output, force=True, **options, **budget)
             outcome = "accepted"
             if mode == "raw" and data not in known:  # a splice may rebuild another seed
                 outcome = "corrupt-accepted"
@@ -751,12 +751,12 @@ def atheris_child(runs: int, out: str) -> None:
 
     torch.set_num_threads(1)
     with atheris.instrument_imports(include=["kancoin"]):  # coverage of kancoin alone
-        from kancoin import codec
+        from kancoin import decoder
         from kancoin.errors import KancoinError
 
     def one(data: bytes) -> None:
         with contextlib.suppress(KancoinError):
-            codec.decode(data, max_work=1e9, max_memory=256 << 20)
+            decoder.decode(data, max_work=1e9, max_memory=256 << 20)
 
     def mutate(data: bytes, max_size: int, seed: int) -> bytes:
         # libFuzzer's mutations of everything but the CRC, which is then recomputed: the

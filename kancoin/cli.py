@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 
 from kancoin import budget as decode_budget
-from kancoin import codec
+from kancoin import decoder, encoder
+from kancoin.config import DEFAULT_BPP, DEFAULT_KBPS, EncodeConfig, TrainingOptions
 from kancoin.device import DEVICE_CHOICES
 from kancoin.errors import KancoinError
 from kancoin.fit import SAMPLERS, SamplerOptions
@@ -66,13 +67,13 @@ def cli() -> None:
     "--bpp",
     type=float,
     help="Image rate in bits per pixel, header included; the file never exceeds it."
-    f"  [default: {codec.DEFAULT_BPP:g}]",
+    f"  [default: {DEFAULT_BPP:g}]",
 )
 @click.option(
     "--kbps",
     type=float,
     help="Audio rate in kilobits per second, header included; the file never exceeds it."
-    f"  [default: {codec.DEFAULT_KBPS:g}]",
+    f"  [default: {DEFAULT_KBPS:g}]",
 )
 @click.option(
     "--bits",
@@ -98,7 +99,7 @@ def cli() -> None:
 @click.option(
     "--sampler",
     type=click.Choice(list(SAMPLERS)),
-    help=f"Which coordinates each step trains on (default: {codec.EncodeConfig.sampler}; "
+    help=f"Which coordinates each step trains on (default: {TrainingOptions.sampler}; "
     "nint: NTK-guided, as published; docs/SAMPLING.md).",
 )
 @click.option(
@@ -144,6 +145,12 @@ def cli() -> None:
     help="Training step: hand-written/chunked (fast) or plain autograd, for benchmarks.",
 )
 @click.option("--alpha", is_flag=True, help="Code an alpha channel as a fourth channel.")
+@click.option(
+    "--plan",
+    "plan_only",
+    is_flag=True,
+    help="Print the plan (model, size, phases, expected rate) and stop, without fitting.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -172,6 +179,7 @@ def encode(
     threads,
     step,
     alpha,
+    plan_only,
     as_json,
     force,
     quiet,
@@ -179,7 +187,7 @@ def encode(
     """Fit a network to INPUT (image, or .wav/.flac audio) and write it as a .inr file."""
     output = output or input_path.with_suffix(".inr")
     rates = {name: value for name, value in (("bpp", bpp), ("kbps", kbps)) if value is not None}
-    config = codec.EncodeConfig(
+    config = EncodeConfig.of(
         **rates,
         bits=bits,
         model=model,
@@ -202,8 +210,12 @@ def encode(
         keep_alpha=alpha,
         step=step,
     )
+    if plan_only:
+        chosen = encoder.plan_encode(input_path, config=config)
+        click.echo(json.dumps(chosen.summary()) if as_json else chosen.describe())
+        return
     with FitProgress(f"fitting {input_path.name}", enabled=not quiet) as progress:
-        result = codec.encode(input_path, output, config=config, progress=progress, force=force)
+        result = encoder.encode(input_path, output, config=config, progress=progress, force=force)
     summary = result.summary()
     if as_json:
         click.echo(json.dumps(summary))
@@ -229,7 +241,7 @@ def encode(
 @click.option(
     "--max-pixels",
     type=int,
-    default=codec.DEFAULT_MAX_PIXELS,
+    default=decoder.DEFAULT_MAX_PIXELS,
     show_default=True,
     help="Refuse larger outputs, in pixels or audio frames (decompression-bomb guard).",
 )
@@ -264,9 +276,9 @@ def decode(
     quiet,
 ):
     """Render a .inr file as an image at any resolution, or audio at any sample rate."""
-    header, _ = codec.read_file(input_path)
-    output = output or input_path.with_suffix(codec.default_suffix(header))
-    decoded = codec.decode(
+    header, _ = decoder.read_file(input_path)
+    output = output or input_path.with_suffix(decoder.default_suffix(header))
+    decoded = decoder.decode(
         input_path,
         output,
         scale=scale,
@@ -279,7 +291,7 @@ def decode(
         max_memory=max_memory << 20,
     )
     if not quiet:
-        description = codec.describe_decoded(header, decoded, scale=scale, rate=sample_rate)
+        description = decoder.describe_decoded(header, decoded, scale=scale, rate=sample_rate)
         click.echo(f"{output}: {description}")
 
 
@@ -288,7 +300,7 @@ def decode(
 @click.option("--json", "as_json", is_flag=True)
 def info(input_path, as_json):
     """Describe a .inr file: signal, model, size, rate, PSNR if recorded."""
-    header, _ = codec.read_file(input_path)
+    header, _ = decoder.read_file(input_path)
     size = input_path.stat().st_size
     unit = header.signal.rate_unit
     fields = {
@@ -422,7 +434,7 @@ def _sampler(sampler: str | None, nint_mode: str | None) -> str:
             "batches); 0.2's residual importance sampler is --sampler importance, the default",
             err=True,
         )
-    return sampler or codec.EncodeConfig.sampler
+    return sampler or TrainingOptions.sampler
 
 
 def main(argv: list[str] | None = None) -> int:

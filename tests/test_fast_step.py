@@ -271,8 +271,8 @@ def test_render_equals_the_model(count):
 
 
 def test_encode_config_rejects_unknown_step():
-    from kancoin.codec import EncodeConfig
+    from kancoin.config import EncodeConfig
     from kancoin.errors import UsageError
 
     with pytest.raises(UsageError, match="step"):
-        EncodeConfig(step="magic")
+        EncodeConfig.of(step="magic")

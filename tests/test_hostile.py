@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kancoin
-from kancoin import adapters, bitstream, budget, codec, entropy, render
+from kancoin import adapters, bitstream, budget, decoder, entropy, render
 from kancoin.audio import AudioInfo
 from kancoin.bitstream import Header, TensorCoding
 from kancoin.cli import main
@@ -75,7 +75,7 @@ def test_every_payload_bit_flip_with_a_forged_crc_is_a_format_error(tiny_inr):
         data = bytearray(tiny_inr[:-4])
         data[start + bit // 8] ^= 1 << (bit % 8)
         try:
-            codec.decode(with_crc(bytes(data)))
+            decoder.decode(with_crc(bytes(data)))
             outcomes.add("accepted")
         except FormatError as exc:
             outcomes.add("corrupt" if "payload" in str(exc) else str(exc))

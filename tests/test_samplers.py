@@ -364,7 +364,7 @@ def test_the_importance_sampler_does_not_touch_the_ntk(monkeypatch):
         raise AssertionError("the importance sampler computed NTK scores")
 
     monkeypatch.setattr(kancoin.fit.nint, "ntk_scores", no_ntk)
-    assert kancoin.EncodeConfig().sampler == "importance"
+    assert kancoin.EncodeConfig().training.sampler == "importance"
     kancoin.encode(smooth(), bpp=4.0, steps=12, preset="fast")
     with pytest.raises(AssertionError, match="NTK"):
         kancoin.encode(smooth(), bpp=4.0, steps=12, preset="fast", sampler="nint")
@@ -382,20 +382,21 @@ def test_the_importance_sampler_does_not_touch_the_ntk(monkeypatch):
 def test_cli_sampler_spellings(image_file, tmp_path, capsys, monkeypatch, args, used, note):
     import kancoin.cli
 
-    original = kancoin.codec.encode
+    original = kancoin.encoder.encode
     captured = {}
 
     def capture(*a, **kw):
         captured.update(kw)
         return original(*a, **kw)
 
-    monkeypatch.setattr(kancoin.cli.codec, "encode", capture)
+    monkeypatch.setattr(kancoin.cli.encoder, "encode", capture)
     path = image_file(12, 16)
     common = ["--bpp", "4", "--steps", "3", "--preset", "fast", "-q", "-o", str(tmp_path / "x.inr")]
     assert main(["encode", str(path), *common, *args]) == 0
     err = capsys.readouterr().err
     config = captured["config"]
-    assert (config.sampler, config.sampler_options.nint_mode) == used
+    training = config.training
+    assert (training.sampler, training.sampler_options.nint_mode) == used
     assert (note in err) if note else "note:" not in err
 
 
