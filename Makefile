@@ -9,8 +9,10 @@ CODECS ?= siren,jpeg2000,jpeg
 OUT    ?= out
 ENGINE ?= local
 FORCE  ?=
+FUZZ_INPUTS ?= 1000000
+FUZZ_OUT    ?= fuzz-out
 
-.PHONY: help install native demo test lint check golden rd-kodak clean
+.PHONY: help install native demo test lint check golden fuzz rd-kodak clean
 # `make rd-kodak` recomputes rows whose encoder source or threads changed; FORCE=1 reruns all
 
 help:  ## this list
@@ -49,6 +51,9 @@ lint: install  ## ruff: lint and format check
 	$(BIN)/ruff format --check kancoin tests bench scripts
 
 check: test  ## same as test
+
+fuzz: install  ## the decoder's fuzz campaign (bench/fuzz.py; FUZZ_INPUTS, FUZZ_OUT)
+	nice $(BIN)/python bench/fuzz.py --inputs $(FUZZ_INPUTS) --out $(FUZZ_OUT)
 
 golden: install  ## golden .inr files for what has none yet (never rewrites one)
 	KANCOIN_REGEN_GOLDEN=1 $(BIN)/python scripts/make_golden.py

@@ -18,9 +18,10 @@ from pathlib import Path
 
 CHILD = """
 import resource, sys, kancoin
-from kancoin import adapters
+from kancoin import render
 from kancoin.cli import main
-adapters.DECODE_BAND_PIXELS = int(sys.argv[4])
+if int(sys.argv[4]):
+    render.chunk_for = lambda model, _chunk=int(sys.argv[4]): _chunk
 code = 0 if sys.argv[2] == 'baseline' else main(
     ['decode', sys.argv[1], '--size', sys.argv[2], '-o', sys.argv[3], '-q'])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
@@ -31,9 +32,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="768x512,4608x3072")
     parser.add_argument(
-        "--band-pixels",
-        default="1048576,1000000000",
-        help="render bands to compare: the default, and one band (the whole image at once)",
+        "--chunks",
+        default="0,1000000000",
+        help="render chunks to compare, in pixels: 0 = sized by memory (kancoin.render), "
+        "and one chunk (the whole image at once)",
     )
     args = parser.parse_args()
     import numpy as np
@@ -53,7 +55,7 @@ def main() -> int:
         print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}")
         print(f"baseline (python + kancoin + torch imported): {base.stdout.strip()} MB peak RSS")
         for size in args.sizes.split(","):
-            for band in args.band_pixels.split(","):
+            for band in args.chunks.split(","):
                 out = Path(directory) / f"{size}-{band}.png"
                 done = subprocess.run(
                     [sys.executable, "-c", CHILD, str(inr), size, str(out), band],
@@ -65,7 +67,7 @@ def main() -> int:
                 image_mb = width * height * 3 * 4 / 2**20
                 peak = done.stdout.split()[-1]
                 print(
-                    f"decode to {size}, bands of {int(band):,} pixels: {peak} MB "
+                    f"decode to {size}, chunks: {int(band) or 'sized by memory'} pixels, {peak} MB "
                     f"peak RSS (the float32 image alone: {image_mb:.0f} MB)"
                 )
     return 0

@@ -22,10 +22,10 @@ from kancoin import audio, signals
 from kancoin.audio import AudioInfo
 from kancoin.bitstream import Header
 from kancoin.config import DEFAULT_BPP, DEFAULT_KBPS, explicit
-from kancoin.errors import InputError, LimitError, UsageError
+from kancoin.errors import InputError, LimitError, OutputError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset
-from kancoin.render import render
+from kancoin.render import render_into
 from kancoin.signal_info import SignalInfo
 from kancoin.signals import ImageInfo
 
@@ -39,12 +39,21 @@ IMAGE_FORMATS = {
     ".ppm": "PPM",
     ".webp": "WEBP",
 }
+# the channel counts each format holds (grey, grey + alpha, RGB, RGBA), as Pillow writes them
+IMAGE_CHANNELS = {
+    "PNG": (1, 2, 3, 4),
+    "JPEG": (1, 3),
+    "BMP": (1, 3, 4),
+    "TIFF": (1, 2, 3, 4),
+    "PPM": (1, 3, 4),
+    "WEBP": (1, 2, 3, 4),
+}
+IMAGE_MAX_SIDE = {"JPEG": 65535, "WEBP": 16383}  # the formats' own limits
 
 DEFAULT_IMAGE_THREADS = 2
 SMALL_IMAGE_PIXELS = 1 << 18  # below: one thread
 LOSSY_IMAGE_FORMATS = ("JPEG", "WEBP")
 DEFAULT_LOSSY_QUALITY = 95  # decoding to .jpg/.webp: near-transparent, stated in the output
-DECODE_BAND_PIXELS = 1 << 20  # images render in bands of rows: memory stays flat at any size
 
 # Audio choices, measured in docs/AUDIO.md (float PSNR after 300 steps on the shared clips).
 SEGMENT_BITS = 8000  # a segment per 8 kbit of budget: 0.5 s at 16 kbps, 0.125 s at 64
@@ -154,8 +163,19 @@ class SignalKind(ABC):
     def render(self, models, size: tuple[int, ...], device: torch.device) -> np.ndarray: ...
 
     @abstractmethod
-    def check_format(self, path: Path, *, quality: int | None = None) -> None:
-        """Refuse an output path whose format cannot hold this signal, before any work."""
+    def output_samples(self, size: tuple[int, ...]) -> int:
+        """Samples (pixels, frames) an output of this size holds: the decode budget's unit."""
+
+    @abstractmethod
+    def writer_bytes(self) -> int:
+        """Bytes per output sample that saving holds beyond the float32 output."""
+
+    @abstractmethod
+    def check_format(
+        self, path: Path, size: tuple[int, ...] | None = None, *, quality: int | None = None
+    ) -> None:
+        """Refuse an output path whose format cannot hold this signal (channels, size,
+        rate) or the options given for it, before any work."""
 
     @abstractmethod
     def save(
@@ -270,31 +290,58 @@ class ImageKind(SignalKind):
         signals.check_output_pixels(width, height, max_samples)
         return width, height
 
-    def render(self, models, size: tuple[int, int], device: torch.device) -> np.ndarray:
-        """Float32 HxWxC in [0, 1], rendered in bands of rows into one array: coordinates
-        and network outputs exist for one band at a time (4608x3072: the image's 170 MB
-        plus a few MB, instead of the whole grid's several copies)."""
-        width, height = size
-        out = np.empty((height, width, self.info.channels), dtype=np.float32)
-        rows = max(1, DECODE_BAND_PIXELS // width)
-        ys, xs = signals.axis(height), signals.axis(width)
-        for top in range(0, height, rows):
-            band = ys[top : top + rows]
-            grid = torch.stack(torch.meshgrid(band, xs, indexing="ij"), dim=-1).reshape(-1, 2)
-            pixels = render(models[0], grid.to(device)).clamp_(0.0, 1.0)
-            out[top : top + len(band)] = pixels.reshape(len(band), width, -1).cpu().numpy()
-        return out
+    def output_samples(self, size: tuple[int, int]) -> int:
+        return size[0] * size[1]
 
-    def check_format(self, path: Path, *, quality: int | None = None) -> None:
-        image_format(path)
+    def writer_bytes(self) -> int:
+        """Per pixel, beyond the float output: the 8-bit copy and Pillow's own buffer
+        (4 bytes a pixel but for grey)."""
+        return self.info.channels + (1 if self.info.channels == 1 else 4)
+
+    def render(self, models, size: tuple[int, int], device: torch.device) -> np.ndarray:
+        """Float32 HxWxC in [0, 1]; coordinates made per chunk, never the whole grid."""
+        width, height = size
+        ys = signals.image_grid(height, 1)[:, 0].contiguous().to(device)  # pixel-centre rows
+        xs = signals.image_grid(1, width)[:, 1].contiguous().to(device)
+
+        def coords_at(start: int, stop: int) -> torch.Tensor:
+            index = torch.arange(start, stop, device=device)
+            return torch.stack([ys[index // width], xs[index % width]], dim=1)
+
+        out = torch.empty((width * height, self.info.channels))
+        pixels = render_into(models[0], width * height, coords_at, ys, out=out)
+        pixels.nan_to_num_(nan=0.0).clamp_(0.0, 1.0)  # a hostile network's NaN: black
+        return out.reshape(height, width, self.info.channels).numpy()
+
+    def check_format(
+        self, path: Path, size: tuple[int, int] | None = None, *, quality: int | None = None
+    ) -> None:
+        """Refuse, before any work, a format that cannot hold this image's channels."""
+        name = image_format(path)
         if quality is not None and not is_lossy_image(path):
             raise UsageError(f"--quality is for .jpg and .webp outputs, not {Path(path).name!r}")
+        channels = self.info.channels
+        if channels not in IMAGE_CHANNELS[name]:
+            held = ", ".join(map(str, IMAGE_CHANNELS[name]))
+            raise UsageError(
+                f"{Path(path).name}: {name} cannot hold {channels}-channel images "
+                f"({held} only); use .png"
+            )
+        side = IMAGE_MAX_SIDE.get(name)
+        if size is not None and side is not None and max(size) > side:
+            raise UsageError(
+                f"{Path(path).name}: {name} cannot hold {size[0]}x{size[1]} (at most {side} "
+                "pixels a side); use .png"
+            )
 
     def save(self, path: Path, image: np.ndarray, size: tuple[int, int], *, quality=None) -> None:
         options = {}
         if image_format(path) in LOSSY_IMAGE_FORMATS:
             options["quality"] = quality or DEFAULT_LOSSY_QUALITY
-        signals.image_to_pil(image).save(path, format=image_format(path), **options)
+        try:
+            signals.image_to_pil(image).save(path, format=image_format(path), **options)
+        except (ValueError, KeyError, TypeError) as exc:  # OSError: fileio's OutputError
+            raise OutputError(f"{path}: cannot write image ({exc})") from None
 
     def matches_file(self, path: Path) -> bool:
         """Whether `path` is an image of this file's size (the original, by its look)."""
@@ -450,27 +497,46 @@ class AudioKind(SignalKind):
             )
         return (rate,)
 
-    def render(self, models, size: tuple[int], device: torch.device) -> np.ndarray:
-        """Float32 frames x channels in [-1, 1], segment by segment (memory stays flat)."""
+    def output_samples(self, size: tuple[int]) -> int:
         (rate,) = size
-        positions = audio.output_positions(self.info.frames, self.info.sample_rate, rate)
-        out = np.empty((len(positions), self.info.channels), dtype=np.float32)
-        bounds = np.arange(1, len(models)) * self.info.segment_frames
-        edges = [0, *np.searchsorted(positions, bounds).tolist(), len(positions)]
-        for index, model in enumerate(models):
+        return audio.output_frames(self.info.frames, self.info.sample_rate, rate)
+
+    def writer_bytes(self) -> int:
+        """Per frame, beyond the float output: the 16-bit copy and its float staging."""
+        return 2 * self.info.channels + 4 * self.info.channels
+
+    def render(self, models, size: tuple[int], device: torch.device) -> np.ndarray:
+        """Float32 frames x channels in [-1, 1], segment by segment and chunk by chunk:
+        times are made per chunk, networks built one at a time (memory stays flat)."""
+        (rate,) = size
+        count = self.output_samples(size)
+        step = self.info.sample_rate / rate  # output frame j sits at time j * step
+        out = np.empty((count, self.info.channels), dtype=np.float32)
+        view = torch.from_numpy(out)
+        like = torch.empty(0, device=device)
+        segment = self.info.segment_frames
+        edges = [0, *(_first_at(b * segment, step, count) for b in range(1, len(models))), count]
+        for index in range(len(models)):
             lo, hi = edges[index], edges[index + 1]
             if lo == hi:
                 continue
-            times = torch.from_numpy(positions[lo:hi])
-            coords = audio.segment_coords(times, index, self.info.segment_frames).to(device)
-            values = render(model, coords).clamp_(0.0, 1.0).cpu().numpy()
-            out[lo:hi] = audio.from_unit(values)
+
+            def coords_at(start: int, stop: int, lo=lo, index=index) -> torch.Tensor:
+                times = torch.arange(lo + start, lo + stop, dtype=torch.float64) * step
+                return audio.segment_coords(times, index, segment).to(device)
+
+            part = render_into(models[index], hi - lo, coords_at, like, out=view[lo:hi])
+            part.nan_to_num_(nan=0.5).clamp_(0.0, 1.0)  # a hostile network's NaN: silence
+            part.mul_(2.0).sub_(1.0)  # audio.from_unit, in place
         return out
 
-    def check_format(self, path: Path, *, quality: int | None = None) -> None:
-        audio.audio_format(path)
+    def check_format(
+        self, path: Path, size: tuple[int] | None = None, *, quality: int | None = None
+    ) -> None:
+        """Refuse, before any work, a format that cannot hold the channels or the rate."""
         if quality is not None:
             raise UsageError("--quality is for .jpg and .webp image outputs")
+        audio.check_writable(path, self.info.channels, None if size is None else size[0])
 
     def save(self, path: Path, samples: np.ndarray, size: tuple[int], *, quality=None) -> None:
         audio.save_audio(path, samples, size[0])
@@ -490,6 +556,17 @@ class AudioKind(SignalKind):
     def describe_output(self, samples: np.ndarray, *, scale=None, rate=None) -> str:
         (rate,) = self.output_size(scale=scale, size=None, rate=rate, max_samples=len(samples))
         return f"{len(samples)} frames at {rate} Hz ({len(samples) / rate:.3f} s)"
+
+
+def _first_at(bound: float, step: float, count: int) -> int:
+    """The first output frame j (of count) with j * step >= bound, in float64 like the
+    times themselves (what searchsorted over every frame's time would find)."""
+    j = min(count, max(0, math.ceil(bound / step)))
+    while j > 0 and (j - 1) * step >= bound:
+        j -= 1
+    while j < count and j * step < bound:
+        j += 1
+    return j
 
 
 def load_signal(source, *, keep_alpha: bool = False) -> np.ndarray:

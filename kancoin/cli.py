@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from kancoin import batch, decoder, encoder
+from kancoin import budget as decode_budget
 from kancoin.config import DEFAULT_BPP, DEFAULT_KBPS, EncodeConfig, TrainingOptions
 from kancoin.device import DEVICE_CHOICES
 from kancoin.engines import ENGINES, make_engine
@@ -394,10 +395,37 @@ def _read_stdin() -> bytes:
     show_default=True,
     help="Refuse larger outputs, in pixels or audio frames (decompression-bomb guard).",
 )
+@click.option(
+    "--max-work",
+    type=float,
+    default=float(decode_budget.DEFAULT_MAX_WORK),
+    show_default=True,
+    help="Refuse decodes costing more multiply-adds (parameters x samples; decode budget).",
+)
+@click.option(
+    "--max-memory",
+    type=click.IntRange(min=1),
+    default=decode_budget.DEFAULT_MAX_MEMORY >> 20,
+    show_default=True,
+    help="Refuse decodes needing more working memory, in MiB (decode budget).",
+)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="Accepted for symmetry; the result line stays.")
-def decode(input_path, output, scale, size, sample_rate, quality, max_pixels, device, force, quiet):
+def decode(
+    input_path,
+    output,
+    scale,
+    size,
+    sample_rate,
+    quality,
+    max_pixels,
+    max_work,
+    max_memory,
+    device,
+    force,
+    quiet,
+):
     """Render a .inr file as an image at any resolution, or audio at any sample rate.
 
     '-' reads the .inr from stdin (then the output defaults to stdout).
@@ -406,7 +434,15 @@ def decode(input_path, output, scale, size, sample_rate, quality, max_pixels, de
     header, _ = decoder.read_file(source)
     suffix = decoder.default_suffix(header)
     to_stdout = is_stdio(output) or (is_stdio(input_path) and output is None)
-    options = dict(scale=scale, size=size, rate=sample_rate, max_pixels=max_pixels, device=device)
+    options = dict(
+        scale=scale,
+        size=size,
+        rate=sample_rate,
+        max_pixels=max_pixels,
+        device=device,
+        max_work=max_work,
+        max_memory=max_memory << 20,
+    )
     if to_stdout:
         with tempfile.TemporaryDirectory(prefix="kancoin-out-") as directory:
             spooled = Path(directory) / f"stdout{suffix}"

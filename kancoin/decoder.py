@@ -6,12 +6,14 @@ because every network is a function of continuous coordinates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from kancoin import adapters, bitstream, entropy
+from kancoin import budget as decode_budget
 from kancoin.bitstream import Header
 from kancoin.device import resolve_device
 from kancoin.errors import FormatError, InputError, LimitError, OutputError
@@ -24,24 +26,41 @@ RECORDED_PSNR_MAX = 655.35  # the header's PSNR field saturates here: an exact d
 DECODED_TAG = ".decoded"  # decode's default output: NAME.decoded.png, never the original
 
 
-def load_models(header: Header, payload: bytes, device: torch.device) -> list[torch.nn.Module]:
-    """Rebuild every network of a parsed file from its header and payload."""
+def load_models(header: Header, payload: bytes, device: torch.device) -> NetworkLoader:
+    """Every network of a parsed file: the payload is decoded (and checked) now, each
+    network built from its integers when it is used, so only one is held at a time."""
     counts = header.tensor_counts()
-    ints = iter(
-        entropy.decode(payload, list(zip(counts, (t.entropy for t in header.tensors), strict=True)))
+    ints = entropy.decode(
+        payload, list(zip(counts, (t.entropy for t in header.tensors), strict=True))
     )
-    codings = iter(header.tensors)
-    models = []
-    for _ in range(header.networks):
-        model = header.spec.build()
+    return NetworkLoader(header, ints, device)
+
+
+class NetworkLoader(Sequence):
+    """A file's networks by index (a Sequence), each built on access from its integers."""
+
+    def __init__(self, header: Header, ints: list[np.ndarray], device: torch.device):
+        self.header = header
+        self.ints = ints
+        self.device = device
+        self.per_network = len(header.spec.tensor_shapes())
+
+    def __len__(self) -> int:
+        return self.header.networks
+
+    def __getitem__(self, index: int) -> torch.nn.Module:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        first = index * self.per_network
+        model = self.header.spec.build()
         with torch.no_grad():
-            for tensor in model.coded_tensors():
-                values, coding = next(ints), next(codings)
+            for offset, tensor in enumerate(model.coded_tensors()):
+                values = self.ints[first + offset]
+                coding = self.header.tensors[first + offset]
                 tensor.copy_(
                     torch.from_numpy(dequantize(values, coding.step_index)).reshape(tensor.shape)
                 )
-        models.append(model.to(device).eval())
-    return models
+        return model.to(self.device).eval()
 
 
 def read_file(source) -> tuple[Header, bytes]:
@@ -105,22 +124,34 @@ def decode(
     device: str = "auto",
     force: bool = False,
     quality: int | None = None,
+    max_work: float = decode_budget.DEFAULT_MAX_WORK,
+    max_memory: int = decode_budget.DEFAULT_MAX_MEMORY,
 ) -> np.ndarray:
     """Render a .inr (bytes or path); save it if output is given.
 
     Images: float32 HxWxC in [0, 1], at `scale` or `size`. Audio: float32 frames x channels
     in [-1, 1] over the clip's duration, at `scale` times its sample rate or at `rate` Hz;
-    `max_pixels` caps the output frames.
+    `max_pixels` caps the output frames. The decode budget (`max_work` multiply-adds,
+    `max_memory` bytes; kancoin.budget) is checked before anything is decoded.
     """
+    limits = decode_budget.DecodeBudget(max_work=max_work, max_memory=max_memory)
     if output is not None:
         inputs = (source,) if isinstance(source, str | Path) else ()
         output = check_output(output, inputs=inputs, force=force)
     header, payload = read_file(source)
     kind = adapters.for_header(header)
-    if output is not None:
-        kind.check_format(output, quality=quality)
-        _refuse_the_original(source, output, header)
     target = kind.output_size(scale=scale, size=size, rate=rate, max_samples=max_pixels)
+    if output is not None:
+        kind.check_format(output, target, quality=quality)
+        _refuse_the_original(source, output, header)
+    cost = decode_budget.estimate(
+        header,
+        kind.output_samples(target),
+        header.signal.channels,
+        writer_bytes=kind.writer_bytes() if output is not None else 0,
+        file_bytes=len(payload),
+    )
+    decode_budget.check(cost, limits)
     torch_device = resolve_device(device)
     signal = kind.render(load_models(header, payload, torch_device), target, torch_device)
     if output is not None:

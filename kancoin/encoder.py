@@ -9,6 +9,7 @@ shared by every signal kind; kancoin/adapters.py holds what differs between them
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +36,9 @@ from kancoin.signals import psnr_from_mse
 AUTO_LOSS_DB = 0.1  # bits auto without a rate: quantization may cost at most this much
 FINE_TUNE_SEED_OFFSET = 7919  # fine-tuning draws other batches than the fit
 FINE_TUNE_EVALS = 4
+# the closed loop's decodes have no decode budget: the encoder knows what it built and has
+# already paid more than the decode costs
+UNBOUNDED = {"max_work": math.inf, "max_memory": sys.maxsize}
 
 
 def encode(
@@ -112,7 +116,7 @@ def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeRe
         # closed loop: the decoder's own path on the real bytes, measured on the written output
         _phase(progress, "verification")
         header, _ = bitstream.read(data)
-        metrics = kind.measure(decode(data, device=str(device)))
+        metrics = kind.measure(decode(data, device=str(device), **UNBOUNDED))
         # no more bits than needed: once the target (or, without one, an exact decode) is
         # met, the smallest allocation that still meets it on the decoded output wins
         target = math.inf if chosen.target_psnr is None else chosen.target_psnr
@@ -199,7 +203,7 @@ def _smallest_meeting(table, spec, kind, budget, target, device, metrics, curren
         data, payload = _write(chosen, spec, info)
         if budget is not None and 8 * len(data) > budget:
             return "over", None
-        found = kind.measure(decode(data, device=str(device)))
+        found = kind.measure(decode(data, device=str(device), **UNBOUNDED))
         return ("ok" if _meets(found, target) else "miss"), (data, payload, found)
 
     best, hit, miss = None, None, None

@@ -162,13 +162,22 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return scaled.astype(np.uint8)
 
 
+PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channels in file order
+
+
 def image_to_pil(image: np.ndarray) -> Image.Image:
-    """Float HxWxC image in [0, 1] -> Pillow image, 8 bits per channel."""
-    pixels = to_uint8(image)
-    channels = pixels.shape[2]
+    """Float HxWxC image in [0, 1] -> Pillow image, 8 bits per channel (rows converted a
+    block at a time: no full-size float temporaries)."""
+    channels = image.shape[2]
+    if channels not in PIL_MODES:
+        raise ValueError(f"{channels}-channel images have no Pillow mode")
+    pixels = np.empty(image.shape, dtype=np.uint8)
+    rows = max(1, (1 << 20) // max(1, image.shape[1] * channels))
+    for start in range(0, image.shape[0], rows):
+        pixels[start : start + rows] = to_uint8(image[start : start + rows])
     if channels == 1:
         return Image.fromarray(pixels[:, :, 0], mode="L")
-    return Image.fromarray(pixels, mode={3: "RGB", 4: "RGBA"}[channels])
+    return Image.fromarray(pixels, mode=PIL_MODES[channels])
 
 
 def image_grid(height: int, width: int) -> torch.Tensor:

@@ -370,24 +370,28 @@ def test_decoding_to_jpeg_states_and_uses_a_quality(capsys, tmp_path):
     assert code == 2
 
 
-def test_decode_renders_in_bands(monkeypatch):
+def test_decode_renders_in_chunks_of_coordinates(monkeypatch):
+    """Coordinates exist for one chunk at a time, never for the whole output grid."""
     from kancoin import adapters
 
     image = np.zeros((40, 30, 3), np.float32) + 0.5
     result = kancoin.encode(image, bpp=16.0, steps=20, preset="fast")
     full = kancoin.decode(result.data, size=(300, 400))
     seen = []
-    original = adapters.render
+    original = adapters.render_into
 
-    def spy(model, coords, **kwargs):
-        seen.append(coords.shape[0])
-        return original(model, coords, **kwargs)
+    def spy(model, count, coords_at, like, **kwargs):
+        def recording(start, stop):
+            coords = coords_at(start, stop)
+            seen.append(coords.shape[0])
+            return coords
 
-    monkeypatch.setattr(adapters, "render", spy)
-    monkeypatch.setattr(adapters, "DECODE_BAND_PIXELS", 3000)
-    banded = kancoin.decode(result.data, size=(300, 400))
+        return original(model, count, recording, like, **{**kwargs, "chunk": 3000})
+
+    monkeypatch.setattr(adapters, "render_into", spy)
+    chunked = kancoin.decode(result.data, size=(300, 400))
     assert max(seen) <= 3000 and len(seen) > 1
-    np.testing.assert_allclose(banded, full, atol=1e-6)
+    np.testing.assert_allclose(chunked, full, atol=1e-6)
 
 
 def test_default_threads_do_not_depend_on_the_machine(monkeypatch):
