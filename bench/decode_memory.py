@@ -63,8 +63,9 @@ def main() -> int:
                 )
                 width, height = (int(v) for v in size.split("x"))
                 image_mb = width * height * 3 * 4 / 2**20
+                peak = done.stdout.split()[-1]
                 print(
-                    f"decode to {size}, bands of {int(band):,} pixels: {done.stdout.split()[-1]} MB "
+                    f"decode to {size}, bands of {int(band):,} pixels: {peak} MB "
                     f"peak RSS (the float32 image alone: {image_mb:.0f} MB)"
                 )
     return 0
