@@ -197,6 +197,9 @@ def encode(
     torch.manual_seed(config.seed)
 
     budget = kind.budget_bits(config)
+    own = spec_class_by_name(config.model).own_codec()
+    if own is not None:  # the family trains and codes its own payload (kancoin.grid_codec)
+        return _encode_own(own, kind, config, budget, device, progress, output, source, started)
     spec = _choose_spec(config, kind, kind.max_layers(preset), budget)
     if spec.num_params() * info.networks > bitstream.MAX_TOTAL_PARAMS:
         raise InputError(
@@ -253,6 +256,34 @@ def encode(
         snr=metrics.get("snr"),
         qat_steps=qat_steps,
         rollbacks=sum(f.rollbacks for f in fits + tunings),
+    )
+
+
+def _encode_own(own, kind, config, budget, device, progress, output, source, started):
+    """encode() for a model family with its own trainer and payload: the same closed loop."""
+    threads = config.threads if config.threads is not None else kind.default_threads
+    with thread_limit(threads):
+        encoded = own.encode(kind, config, budget, device, progress)
+        header, payload = bitstream.read(encoded.data)
+        metrics = kind.measure(decode(encoded.data, device=str(device)))
+    data = bitstream.write(replace(header, psnr=metrics["psnr"]), payload)
+    if output is not None:
+        write_bytes_atomic(output, data)
+    fit_result = encoded.fit
+    return EncodeResult(
+        data=data,
+        header=bitstream.read(data)[0],
+        psnr=metrics["psnr"],
+        psnr_float=encoded.psnr_float,
+        psnr_quantized=encoded.psnr_quantized,
+        steps=fit_result.steps,
+        fit_seconds=fit_result.seconds,
+        seconds=time.perf_counter() - started,
+        device=str(device),
+        output=Path(output) if output is not None else None,
+        input=Path(source) if isinstance(source, str | Path) else None,
+        history=fit_result.history,
+        fit_cpu_seconds=fit_result.cpu_seconds,
     )
 
 
@@ -443,6 +474,9 @@ def _write(chosen: allocation.Allocation, spec: ModelSpec, info):
 
 def load_models(header: Header, payload: bytes, device: torch.device) -> list[torch.nn.Module]:
     """Rebuild every network of a parsed file from its header and payload."""
+    own = header.spec.own_codec()
+    if own is not None:
+        return own.load_models(header, payload, device)
     counts = header.tensor_counts()
     ints = iter(
         entropy.decode(payload, list(zip(counts, (t.entropy for t in header.tensors), strict=True)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kancoin.models.base import HeaderField, ModelSpec
 from kancoin.models.fourier import FourierSiren, FourierSpec
+from kancoin.models.grid import GridModel, GridSpec
 from kancoin.models.kan import Kan, KanSpec
 from kancoin.models.siren import Siren, SirenSpec
 
@@ -12,6 +13,7 @@ MODEL_SPECS: dict[int, type[ModelSpec]] = {
     SirenSpec.model_id: SirenSpec,
     KanSpec.model_id: KanSpec,
     FourierSpec.model_id: FourierSpec,
+    GridSpec.model_id: GridSpec,
 }
 
 
@@ -39,6 +41,8 @@ __all__ = [
     "MODEL_SPECS",
     "FourierSiren",
     "FourierSpec",
+    "GridModel",
+    "GridSpec",
     "HeaderField",
     "Kan",
     "KanSpec",
