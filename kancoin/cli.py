@@ -261,7 +261,7 @@ def decode(input_path, output, scale, size, sample_rate, max_pixels, device, for
 @click.option("--json", "as_json", is_flag=True)
 def info(input_path, as_json):
     """Describe a .inr file: signal, model, size, rate, PSNR if recorded."""
-    header, _ = codec.read_file(input_path)
+    header, payload = codec.read_file(input_path)
     size = input_path.stat().st_size
     unit = header.signal.rate_unit
     fields = {
@@ -290,6 +290,9 @@ def info(input_path, as_json):
             )
         ],
     }
+    own = header.spec.own_codec()
+    if own is not None:  # a family with its own payload reports its rate split
+        fields["rate_split"] = own.payload_report(header, payload)
     if as_json:
         click.echo(json.dumps(fields))
         return
@@ -307,6 +310,8 @@ def info(input_path, as_json):
             f"    {t['name']:<16} {'x'.join(map(str, t['shape'])):<10} "
             f"{bits:>2} bits  {t['family']}"
         )
+    for name, value in fields.get("rate_split", {}).items():
+        click.echo(f"  {name:<24} {value}")
 
 
 @cli.command()

@@ -11,7 +11,7 @@ extra field): the smallest step whose file fits the budget.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -51,16 +51,30 @@ def base_spec(config, info) -> GridSpec:
     return spec
 
 
-def encode(kind, config, budget: float | None, device, progress=None) -> GridEncoding:
-    """Train and write a grid model for the image in `kind` (an ImageKind)."""
+def encode(
+    kind,
+    config,
+    budget: float | None,
+    device,
+    progress=None,
+    *,
+    spec_changes: dict | None = None,
+    fit_changes: dict | None = None,
+) -> GridEncoding:
+    """Train and write a grid model for the image in `kind` (an ImageKind).
+
+    spec_changes / fit_changes override GridSpec / GridFitConfig fields (bench/grid.py)."""
     info = kind.info
     if getattr(info, "height", None) is None:
         raise UsageError("--model grid codes images only")
     spec = base_spec(config, info)
+    if config.layers is None:
+        spec = spec.size_for(budget, NETWORK_BITS_GUESS)
+    spec = spec.replace(**(spec_changes or {}))
     model = spec.build().to(device)
     pixels = info.height * info.width
     header_bits = _header_bits(spec, info)
-    network_bits = NETWORK_BITS_GUESS * (spec.num_params() - spec.num_latents())
+    network_bits = NETWORK_BITS_GUESS * spec.num_network_params()
     target = None
     if budget is not None:
         target = (budget - header_bits - network_bits) / pixels
@@ -74,6 +88,7 @@ def encode(kind, config, budget: float | None, device, progress=None) -> GridEnc
         time_budget=config.time_budget,
         seed=config.seed,
     )
+    fit_config = replace(fit_config, **(fit_changes or {}))
     image = torch.from_numpy(kind.image).to(device)
     fit = fit_grid(model, image, fit_config, progress=progress)
     with torch.no_grad():
@@ -86,7 +101,7 @@ def _initial_lambda(target_bpp: float | None) -> float:
     """A first lambda for a latents' rate; the trainer steers it from there."""
     if target_bpp is None:
         return 0.002
-    return float(min(0.5, max(1e-5, 0.0015 * (0.3 / max(target_bpp, 1e-3)) ** 2)))
+    return float(min(0.5, max(1e-5, 0.005 * (0.3 / max(target_bpp, 1e-3)) ** 2)))
 
 
 def _header_bits(spec: GridSpec, info) -> int:
@@ -168,6 +183,7 @@ def _write(model: GridModel, info, image, latent_step: float, lam: float) -> _Wr
         )
         for t in model.context.coded_tensors()
     ]
+    context = latents.refit_level_bias([q.cpu().numpy() for q in ints], context)
     context_codings = [entropy.choose_params(c)[0] for c in context]
     coded = synthesis + [
         (c, p, latents.CONTEXT_STEP_INDEX) for c, p in zip(context, context_codings, strict=True)

@@ -49,6 +49,7 @@ FEATURES = 14  # 4 neighbours, the non-anchor flag, the coarser level's 3x3 arou
 LOG2_SCALE_MIN = -SCALE_OFFSET / SCALE_STEPS_PER_OCTAVE
 LOG2_SCALE_MAX = (SCALES - 1 - SCALE_OFFSET) / SCALE_STEPS_PER_OCTAVE
 MIN_PROBABILITY = 1.0 / TABLE_TOTAL
+INITIAL_LOG2_SCALE = -2.0  # latents start at zero: cheap until they grow (measured, GRID.md)
 
 
 def scale_of(k: int) -> float:
@@ -121,7 +122,7 @@ class ContextNet(nn.Module):
         self.levels, self.hidden = levels, hidden
         self.level_bias = nn.Parameter(torch.zeros(levels, 2))
         with torch.no_grad():
-            self.level_bias[:, 1] = 0.0  # b = 1
+            self.level_bias[:, 1] = INITIAL_LOG2_SCALE
         if hidden:
             self.w1 = nn.Parameter(torch.randn(hidden, FEATURES) * (0.5 / math.sqrt(FEATURES)))
             self.b1 = nn.Parameter(torch.zeros(hidden))
@@ -172,6 +173,11 @@ def int_params(weights: list[np.ndarray], feats: torch.Tensor, index: int) -> to
     w1, b1, w2, b2 when there is a hidden layer). Returns int64 (..., 2): the integer
     mean m in [-LATENT_MAX, LATENT_MAX] and the row index k * FRACTIONS + f.
     """
+    return _rows(_int_outputs(weights, feats, index))
+
+
+def _int_outputs(weights: list[np.ndarray], feats: torch.Tensor, index: int) -> torch.Tensor:
+    """The network's (mean, log2 scale) at scale 2^FIXED_BITS, int64 (..., 2)."""
     bias = torch.from_numpy(weights[0].astype(np.int64).reshape(-1, 2))[index]
     out = bias.expand(*feats.shape[:-1], 2)
     if len(weights) > 1:
@@ -180,6 +186,10 @@ def int_params(weights: list[np.ndarray], feats: torch.Tensor, index: int) -> to
         acc = feats @ w1.reshape(hidden, FEATURES).t() + b1  # scale 2^F
         acc = torch.relu(acc) @ w2.reshape(2, hidden).t()  # scale 2^2F
         out = out + (acc >> FIXED_BITS) + b2
+    return out
+
+
+def _rows(out: torch.Tensor) -> torch.Tensor:
     mean4 = (out[..., 0] + (1 << (FIXED_BITS - 3))) >> (FIXED_BITS - 2)
     mean4 = mean4.clamp(-4 * LATENT_MAX, 4 * LATENT_MAX)
     k = (SCALE_STEPS_PER_OCTAVE * out[..., 1] + (SCALE_OFFSET << FIXED_BITS)) >> (FIXED_BITS - 1)
@@ -187,6 +197,35 @@ def int_params(weights: list[np.ndarray], feats: torch.Tensor, index: int) -> to
     mean = (mean4 + FRACTIONS // 2) >> 2
     fraction = mean4 - FRACTIONS * mean + FRACTIONS // 2
     return torch.stack([mean, k * FRACTIONS + fraction], dim=-1)
+
+
+def refit_level_bias(levels: list[np.ndarray], weights: list[np.ndarray]) -> list[np.ndarray]:
+    """The context weights with each level's bias moved to where the integer model codes
+    these latents in the fewest bits (a search over mean and scale offsets).
+
+    Training fits a float twin to noisy latents; this fits the integers actually written.
+    """
+    probs = np.log2(table())
+    bias = weights[0].astype(np.int64).reshape(-1, 2).copy()
+    tensors = [torch.from_numpy(level.astype(np.int64)) for level in levels]
+    quarter = 1 << (FIXED_BITS - 2)
+    scale_step = round((1 << FIXED_BITS) / SCALE_STEPS_PER_OCTAVE)
+    offsets = torch.tensor(
+        [(dm * quarter, ds * scale_step) for dm in range(-2, 3) for ds in range(-6, 7)]
+    )
+    for index, level in enumerate(tensors):
+        parent = tensors[index + 1] if index + 1 < len(tensors) else None
+        out = _int_outputs(weights, features(level, parent), index).reshape(-1, 2)
+        values = level.reshape(-1)
+        best, best_bits = None, math.inf
+        for offset in offsets:
+            rows = _rows(out + offset)
+            symbols = (values - rows[:, 0] + RESIDUAL_MAX).numpy()
+            bits = -float(probs[rows[:, 1].numpy(), symbols].sum())
+            if bits < best_bits:
+                best, best_bits = offset.numpy(), bits
+        bias[index] = np.clip(bias[index] + best, -CONTEXT_MAX_INT, CONTEXT_MAX_INT)
+    return [bias.reshape(weights[0].shape), *weights[1:]]
 
 
 def check_context_ints(weights: list[np.ndarray]) -> None:
@@ -202,6 +241,8 @@ def _passes(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _groups(rows: np.ndarray):
     """Symbols grouped by table row, rows ascending, raster order inside a group."""
+    if rows.size == 0:
+        return
     order = np.argsort(rows, kind="stable")
     sorted_rows = rows[order]
     starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])

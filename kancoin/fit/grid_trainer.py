@@ -27,14 +27,15 @@ QUANTIZERS = ("softround", "noise", "ste")
 @dataclass(frozen=True)
 class GridFitConfig:
     steps: int = 1000
-    lr_latents: float = 0.02
-    lr_networks: float = 0.005
+    lr_latents: float = 0.05
+    lr_networks: float = 0.01
     lam: float = 0.005  # initial lambda (MSE units per bit per pixel)
     target_bpp: float | None = None  # latents' bits per pixel to steer lambda to
     quantizer: str = "softround"  # the training proxy before the straight-through phase
     ste_share: float = 0.15  # last share of steps on hard-rounded latents
     temperature: tuple[float, float] = (0.3, 0.1)  # soft rounding, annealed linearly
-    lambda_gain: float = 0.03  # dual-ascent step on log(lambda)
+    lambda_range: float = 4.0  # how far log(lambda) can move over the controlled steps
+    control_from: float = 0.3  # share of steps after which lambda follows the rate
     warmup_share: float = 0.1  # lambda stays fixed and the learning rate ramps up
     batch_fraction: float = 1.0  # share of pixels in the distortion term (rate stays exact)
     time_budget: float | None = None
@@ -89,6 +90,8 @@ def fit_grid(
     height, width, channels = image.shape
     pixels = height * width
     targets = image.reshape(-1, channels)
+    with torch.no_grad():  # start from the mean colour: the first steps then learn detail
+        model.synthesis[-1].bias.copy_(targets.mean(dim=0))
     optimizer = torch.optim.Adam(
         [
             {"params": list(model.latents), "lr": config.lr_latents},
@@ -99,6 +102,8 @@ def fit_grid(
     steps = config.steps
     hard_from = round(steps * (1 - config.ste_share))
     warmup = max(1, round(steps * config.warmup_share))
+    control_from = round(steps * config.control_from)
+    gain = config.lambda_range / max(1, hard_from - control_from) / 0.5
     log_lam = math.log(config.lam)
     history: list = []
     mse_value, bpp_value, step = 1.0, 0.0, 0
@@ -130,9 +135,9 @@ def fit_grid(
             for y in model.latents:
                 y.clamp_(-LATENT_MAX - 0.49, LATENT_MAX + 0.49)
         mse_value, bpp_value = float(mse.detach()), float(bpp.detach())
-        if config.target_bpp is not None and warmup < step <= hard_from:
-            gap = max(-1.0, min(1.0, bpp_value / config.target_bpp - 1))
-            log_lam += config.lambda_gain * gap
+        if config.target_bpp is not None and control_from < step <= hard_from:
+            gap = max(-0.5, min(0.5, bpp_value / config.target_bpp - 1))
+            log_lam += gain * gap
         elapsed = time.perf_counter() - started
         if step % 25 == 0 or step == steps:
             psnr = psnr_from_mse(mse_value)

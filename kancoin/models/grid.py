@@ -23,7 +23,10 @@ from kancoin.models.base import HeaderField, ModelSpec
 
 ACTIVATIONS = ("relu", "gelu", "sine")
 UPSAMPLING = ("bilinear", "bicubic")
-SINE_W0 = 30.0  # first synthesis layer's frequency factor when activation is sine
+SINE_W0 = 30.0
+# (synthesis width, context width) from large to small, for sizing to a budget
+SIZE_LADDER = ((16, 16), (12, 8), (8, 8), (8, 0))
+NETWORK_SHARE = 0.1  # first synthesis layer's frequency factor when activation is sine
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,21 @@ class GridSpec(ModelSpec):
         from kancoin import grid_codec
 
         return grid_codec
+
+    def size_for(self, budget_bits: float | None, bits_per_weight: float) -> GridSpec:
+        """The largest networks of SIZE_LADDER whose weights take at most NETWORK_SHARE
+        of the budget (the smallest when none does): latents should carry the rate."""
+        if budget_bits is None:
+            return self
+        spec = self
+        for hidden, context_hidden in SIZE_LADDER:
+            spec = self.replace(hidden=hidden, context_hidden=context_hidden)
+            if bits_per_weight * spec.num_network_params() <= NETWORK_SHARE * budget_bits:
+                return spec
+        return spec
+
+    def num_network_params(self) -> int:
+        return super().num_params()
 
     def level_shapes(self) -> list[tuple[int, int]]:
         """(h, w) of each latent level, finest first: ceil(size / 2^l)."""
