@@ -21,7 +21,7 @@ from kancoin.signals import to_uint8
 
 GOLDEN = REPO / "tests" / "data" / "grid_golden.inr"
 # sha256 of the golden file's 8-bit decode at 1x (regenerate only with a format change)
-GOLDEN_DECODED_SHA256 = "to be filled"
+GOLDEN_DECODED_SHA256 = "ed2c141fb26e3e5b1cd3f8b231c1a56804b1f36d63a80c3f5e8202db8f419c07"
 
 
 def _random_levels(rng, shapes, spread=2.0):
@@ -243,7 +243,11 @@ def test_grid_is_for_images_only():
 
 
 def test_golden_file_decodes_to_the_recorded_pixels():
-    if GOLDEN_DECODED_SHA256 == "to be filled":
-        pytest.skip("no golden file recorded")
-    decoded = to_uint8(kancoin.decode(GOLDEN.read_bytes()))
+    """A 48x32 file with a context model (written by the first grid session): old files
+    keep decoding to the same pixels."""
+    data = GOLDEN.read_bytes()
+    header, payload = codec.read_file(data)
+    assert header.spec.context_hidden == 4
+    assert grid_codec.payload_report(header, payload)["latent_bits_per_level"][0] == 2702.2
+    decoded = to_uint8(kancoin.decode(data))
     assert hashlib.sha256(decoded.tobytes()).hexdigest() == GOLDEN_DECODED_SHA256

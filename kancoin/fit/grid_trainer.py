@@ -60,6 +60,20 @@ class GridFitResult:
 ProgressFn = Callable[[int, float, float, float], None]
 
 
+BUDGET_PROBE_STEPS = 5  # steps timed before a time budget sets the step count
+
+
+class _Plan:
+    """Where the phases of a run of `steps` steps begin."""
+
+    def __init__(self, config: GridFitConfig, steps: int):
+        self.steps = steps
+        self.hard_from = round(steps * (1 - config.ste_share))
+        self.warmup = max(1, round(steps * config.warmup_share))
+        self.control_from = round(steps * config.control_from)
+        self.gain = config.lambda_range / max(1, self.hard_from - self.control_from) / 0.5
+
+
 def soft_round(y: torch.Tensor, temperature: float) -> torch.Tensor:
     """C3's soft rounding: rounding as temperature -> 0, identity as it grows."""
     floor = torch.floor(y)
@@ -99,21 +113,17 @@ def fit_grid(
         ]
     )
     base_lrs = [group["lr"] for group in optimizer.param_groups]
-    steps = config.steps
-    hard_from = round(steps * (1 - config.ste_share))
-    warmup = max(1, round(steps * config.warmup_share))
-    control_from = round(steps * config.control_from)
-    gain = config.lambda_range / max(1, hard_from - control_from) / 0.5
+    plan = _Plan(config, config.steps)
     log_lam = math.log(config.lam)
     history: list = []
     mse_value, bpp_value, step = 1.0, 0.0, 0
-    for step in range(1, steps + 1):
-        hard = step > hard_from
-        progress_share = (step - 1) / max(1, hard_from - 1)
+    while step < plan.steps:
+        step += 1
+        hard = step > plan.hard_from
         t0, t1 = config.temperature
-        temperature = t0 + (t1 - t0) * min(1.0, progress_share)
-        ramp = min(1.0, step / warmup)
-        cosine = 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
+        temperature = t0 + (t1 - t0) * min(1.0, (step - 1) / max(1, plan.hard_from - 1))
+        ramp = min(1.0, step / plan.warmup)
+        cosine = 0.5 * (1 + math.cos(math.pi * (step - 1) / plan.steps))
         for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = lr * ramp * max(cosine, 0.02)
         levels = [proxy(y, config.quantizer, temperature, hard) for y in model.latents]
@@ -135,17 +145,20 @@ def fit_grid(
             for y in model.latents:
                 y.clamp_(-LATENT_MAX - 0.49, LATENT_MAX + 0.49)
         mse_value, bpp_value = float(mse.detach()), float(bpp.detach())
-        if config.target_bpp is not None and control_from < step <= hard_from:
+        if config.target_bpp is not None and plan.control_from < step <= plan.hard_from:
             gap = max(-0.5, min(0.5, bpp_value / config.target_bpp - 1))
-            log_lam += gain * gap
+            log_lam += plan.gain * gap
         elapsed = time.perf_counter() - started
-        if step % 25 == 0 or step == steps:
+        if step % 25 == 0 or step == plan.steps:
             psnr = psnr_from_mse(mse_value)
             history.append((step, round(elapsed, 2), round(psnr, 3), round(bpp_value, 4)))
             if progress is not None:
-                progress(step, step / steps, psnr, elapsed)
-        if config.time_budget is not None and elapsed > config.time_budget:
-            break
+                progress(step, step / plan.steps, psnr, elapsed)
+        if config.time_budget is not None and step == BUDGET_PROBE_STEPS:
+            # a time budget shortens the whole schedule (phases included), once measured
+            affordable = int(config.time_budget / (elapsed / step))
+            if affordable < plan.steps:
+                plan = _Plan(config, max(step + 1, affordable))
     torch.random.set_rng_state(generator_state)
     return GridFitResult(
         steps=step,
