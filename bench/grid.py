@@ -46,10 +46,16 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
 }
 
 
-def run(path: Path, bpp: float, steps: int, variant: str, seed: int) -> dict:
+def run(path: Path, bpp: float, steps: int, variant: str, seed: int, crop=None) -> dict:
     spec_changes, fit_changes = VARIANTS[variant]
     config = codec.EncodeConfig(bpp=bpp, model="grid", steps=steps, seed=seed)
     kind = adapters.ImageKind.load(path)
+    if crop is not None:  # the centre crop: ablations at a quarter of the cost
+        image = kind.image
+        height, width = crop
+        top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+        image = np.ascontiguousarray(image[top : top + height, left : left + width])
+        kind = adapters.ImageKind.load(image)
     budget = kind.budget_bits(config)
     torch.manual_seed(seed)
     started = time.perf_counter()
@@ -68,7 +74,7 @@ def run(path: Path, bpp: float, steps: int, variant: str, seed: int) -> dict:
     header, payload = codec.read_file(encoded.data)
     split = grid_codec.payload_report(header, payload)
     return {
-        "image": path.stem,
+        "image": path.stem + (f" {crop[0]}x{crop[1]}" if crop else ""),
         "variant": variant,
         "bpp": round(8 * len(encoded.data) / kind.info.samples, 4),
         "psnr": round(kind.measure(decoded)["psnr"], 2),
@@ -93,6 +99,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="append rows to this JSON-lines file")
+    parser.add_argument("--crop", help="HxW centre crop of each image, e.g. 256x384")
     args = parser.parse_args()
     if not KODAK.is_dir():
         raise SystemExit(f"no Kodak images in {KODAK}")
@@ -106,7 +113,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.images.split(","):
         for variant in variants:
-            row = run(KODAK / f"{name}.png", args.bpp, args.steps, variant, args.seed)
+            crop = tuple(map(int, args.crop.split("x"))) if args.crop else None
+            row = run(KODAK / f"{name}.png", args.bpp, args.steps, variant, args.seed, crop)
             rows.append(row)
             print(
                 f"| {row['image']} | {variant} | {row['bpp']} | {row['psnr']} | "

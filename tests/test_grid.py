@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import zlib
 
 import numpy as np
@@ -251,3 +252,23 @@ def test_golden_file_decodes_to_the_recorded_pixels():
     assert grid_codec.payload_report(header, payload)["latent_bits_per_level"][0] == 2702.2
     decoded = to_uint8(kancoin.decode(data))
     assert hashlib.sha256(decoded.tobytes()).hexdigest() == GOLDEN_DECODED_SHA256
+
+
+def test_cli_encode_info_decode_at_another_size(capsys, image_file, tmp_path):
+    from kancoin.cli import main
+
+    source = image_file(40, 56)
+    argv = ["encode", source, "--model", "grid", "--bpp", "3", "--steps", "20", "-q"]
+    assert main(list(map(str, argv))) == 0
+    inr = source.with_suffix(".inr")
+    capsys.readouterr()
+    assert main(["info", str(inr), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model_id"] == 4 and len(info["rate_split"]["latent_bits_per_level"]) == 7
+    out = tmp_path / "big.png"
+    assert main(["decode", str(inr), "-o", str(out), "--size", "100x70"]) == 0
+    assert out.is_file()
+    assert main(["decode", str(GOLDEN), "-o", str(tmp_path / "corrupt.png")]) == 0
+    damaged = tmp_path / "damaged.inr"
+    damaged.write_bytes(GOLDEN.read_bytes()[:-9] + b"\0" * 5 + GOLDEN.read_bytes()[-4:])
+    assert main(["decode", str(damaged), "-o", str(tmp_path / "x.png")]) == FormatError.exit_code
