@@ -81,6 +81,7 @@ def run(path: Path, bpp: float, steps: int, variant: str, seed: int, crop=None) 
         "psnr_float": round(encoded.psnr_float, 2),
         "steps": encoded.fit.steps,
         "fit_s": round(encoded.fit.seconds, 1),
+        "fit_cpu_s": round(encoded.fit.cpu_seconds, 1),
         "encode_s": round(seconds, 1),
         "decode_s": round(decode_seconds, 2),
         "steps_per_s": round(encoded.fit.steps / encoded.fit.seconds, 2),
@@ -109,8 +110,10 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown variants {unknown} (have: {', '.join(VARIANTS)})")
     rows = []
-    print("| image | variant | bpp | PSNR | float | steps | fit s | steps/s | nets | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| image | variant | bpp | PSNR | float | steps | fit s | cpu s | steps/s | nets | load |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.images.split(","):
         for variant in variants:
             crop = tuple(map(int, args.crop.split("x"))) if args.crop else None
@@ -118,7 +121,7 @@ def main() -> None:
             rows.append(row)
             print(
                 f"| {row['image']} | {variant} | {row['bpp']} | {row['psnr']} | "
-                f"{row['psnr_float']} | {row['steps']} | {row['fit_s']} | "
+                f"{row['psnr_float']} | {row['steps']} | {row['fit_s']} | {row['fit_cpu_s']} | "
                 f"{row['steps_per_s']} | {row['network_share']} | {row['load']:.1f} |",
                 flush=True,
             )

@@ -272,3 +272,14 @@ def test_cli_encode_info_decode_at_another_size(capsys, image_file, tmp_path):
     damaged = tmp_path / "damaged.inr"
     damaged.write_bytes(GOLDEN.read_bytes()[:-9] + b"\0" * 5 + GOLDEN.read_bytes()[-4:])
     assert main(["decode", str(damaged), "-o", str(tmp_path / "x.png")]) == FormatError.exit_code
+
+
+def test_spec_sizes_its_networks_for_the_budget():
+    spec = GridSpec(in_features=2, out_features=3, height=512, width=768)
+    large = spec.size_for(0.3 * 512 * 768, 9.0)
+    small = spec.size_for(20_000, 9.0)
+    assert (large.hidden, large.context_hidden) == (16, 16)
+    assert small.num_network_params() < large.num_network_params()
+    assert spec.size_for(None, 9.0) == spec
+    assert large.num_params() == large.num_network_params() + large.num_latents()
+    assert large.macs_per_pixel() <= 2000  # the decoder budget
