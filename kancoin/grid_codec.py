@@ -92,7 +92,8 @@ def encode(
     image = torch.from_numpy(kind.image).to(device)
     fit = fit_grid(model, image, fit_config, progress=progress)
     with torch.no_grad():
-        psnr_float = _psnr(model, [y.detach() for y in model.latents], image)
+        # float networks on the rounded latents: what quantizing the networks then costs
+        psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
     data, payload, quantized = _write_within(model, info, image, budget, fit.lam)
     return GridEncoding(data, payload, psnr_float, quantized, fit)
 

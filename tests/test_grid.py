@@ -120,8 +120,11 @@ def test_committed_table_is_what_the_script_writes():
     np.testing.assert_array_equal(rows.sum(axis=1), 1.0)
 
 
-def test_training_upsampling_agrees_with_decoding_at_pixel_centres():
-    spec = GridSpec(in_features=2, out_features=3, height=19, width=26, levels=4)
+@pytest.mark.parametrize("upsampling", [0, 1])
+def test_training_upsampling_agrees_with_decoding_at_pixel_centres(upsampling):
+    spec = GridSpec(
+        in_features=2, out_features=3, height=19, width=26, levels=4, upsampling=upsampling
+    )
     model = spec.build()
     with torch.no_grad():
         for level in model.latents:

@@ -51,7 +51,7 @@ class GridSpec(ModelSpec):
     hidden: int = 16
     hidden_layers: int = 2
     activation: int = 0  # index into ACTIVATIONS
-    upsampling: int = 0  # index into UPSAMPLING
+    upsampling: int = 1  # index into UPSAMPLING: bicubic (+0.3 dB over bilinear, GRID.md)
     context_hidden: int = 16  # 0: the factorized model (a mean and scale per level)
 
     @classmethod
