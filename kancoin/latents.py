@@ -91,12 +91,13 @@ def features(level: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
         columns += [torch.zeros_like(level)] * 9
     else:
         pp = F.pad(parent[None, None], (1, 1, 1, 1))[0, 0]
-        rows = torch.arange(h, device=level.device) // 2
-        cols = torch.arange(w, device=level.device) // 2
+        ph, pw = parent.shape
         for di in range(3):
-            picked = pp[rows + di]
             for dj in range(3):
-                columns.append(picked[:, cols + dj])
+                shifted = pp[di : di + ph, dj : dj + pw]  # parent[y + di - 1, x + dj - 1]
+                # nearest x2 upsampling as a broadcast: any dtype, and a cheap backward
+                twice = shifted[:, None, :, None].expand(ph, 2, pw, 2).reshape(2 * ph, 2 * pw)
+                columns.append(twice[:h, :w])
     return torch.stack(columns, dim=-1)
 
 
@@ -136,10 +137,13 @@ class ContextNet(nn.Module):
 
     def params(self, feats: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log2 scale) for (..., FEATURES) float features of level `index`."""
-        out = self.level_bias[index].expand(*feats.shape[:-1], 2)
+        shape = feats.shape[:-1]
         if self.hidden:
-            h = torch.relu(feats @ self.w1.t() + self.b1)
-            out = out + h @ self.w2.t() + self.b2
+            flat = feats.reshape(-1, FEATURES)  # 2-D matmuls: a batched one is far slower
+            h = torch.addmm(self.b1, flat, self.w1.t()).relu_()
+            out = torch.addmm(self.b2 + self.level_bias[index], h, self.w2.t()).reshape(*shape, 2)
+        else:
+            out = self.level_bias[index].expand(*shape, 2)
         return out[..., 0], out[..., 1].clamp(LOG2_SCALE_MIN, LOG2_SCALE_MAX)
 
     def bits(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
