@@ -26,7 +26,7 @@ from kancoin.signals import psnr_from_mse
 # preset -> training steps (full-image); docs/GRID.md has the measurements behind them
 STEPS = {"fast": 300, "default": 1000, "best": 3000}
 SYNTHESIS_STEPS = tuple(range(-160, -63, 16))  # candidate steps 2^-10 .. 2^-4 (index / 16)
-LATENT_STEP_RANGE = (-64, 96)  # latent step 2^(i / 64): 0.5 .. 2.8
+LATENT_STEP_RANGE = (-128, 96)  # latent step 2^(i / 64): 0.25 .. 2.8
 NETWORK_BITS_GUESS = 9.0  # bits per network parameter before the real ones are known
 RATE_FLOOR = 0.9  # a file uses at least this share of the budget when the loop can
 
