@@ -18,7 +18,7 @@ import torch
 
 from kancoin import bitstream, entropy, latents, quant
 from kancoin.bitstream import Header, TensorCoding
-from kancoin.errors import FormatError, RateError, UsageError
+from kancoin.errors import FormatError, InputError, RateError, UsageError
 from kancoin.fit.grid_trainer import GridFitConfig, GridFitResult, fit_grid
 from kancoin.models.grid import ACTIVATIONS, GridModel, GridSpec
 from kancoin.signals import psnr_from_mse
@@ -71,6 +71,11 @@ def encode(
     if config.layers is None:
         spec = spec.size_for(budget, NETWORK_BITS_GUESS)
     spec = spec.replace(**(spec_changes or {}))
+    if spec.num_params() > bitstream.MAX_TOTAL_PARAMS:  # a reader would refuse the file
+        raise InputError(
+            f"{info.describe()} needs {spec.num_latents()} latents, above the "
+            f"{bitstream.MAX_TOTAL_PARAMS} parameters one file may hold"
+        )
     model = spec.build().to(device)
     pixels = info.height * info.width
     header_bits = _header_bits(spec, info)

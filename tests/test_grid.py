@@ -286,3 +286,14 @@ def test_spec_sizes_its_networks_for_the_budget():
     assert spec.size_for(None, 9.0) == spec
     assert large.num_params() == large.num_network_params() + large.num_latents()
     assert large.macs_per_pixel() <= 2000  # the decoder budget
+
+
+def test_an_image_with_more_latents_than_a_file_holds_is_refused_before_training():
+    from kancoin import adapters
+    from kancoin.bitstream import ImageInfo
+    from kancoin.errors import InputError
+
+    kind = adapters.ImageKind(ImageInfo(4000, 4000, 3), np.zeros((1, 1, 3), np.float32))
+    config = codec.EncodeConfig(model="grid", bpp=0.3, steps=1)
+    with pytest.raises(InputError):
+        grid_codec.encode(kind, config, 0.3 * 4000 * 4000, torch.device("cpu"))
