@@ -7,17 +7,21 @@ STAMP  := $(VENV)/.installed
 PRESET ?= fast
 CODECS ?= siren,jpeg2000,jpeg
 OUT    ?= out
+ENGINE ?= local
 
-.PHONY: install native demo test lint rd-kodak clean
+.PHONY: help install native demo test lint check golden rd-kodak clean
 
-install: $(STAMP) native
+help:  ## this list
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) native  ## create .venv and install kancoin with its test tools
 
 # The SIREN fast step's elementwise kernels (plain C, loaded with ctypes). Without a C compiler
 # (or OpenMP) it is built serially or not at all, and the step falls back to plain torch.
 NATIVE := kancoin/_kernels.so
 NATIVE_FLAGS := -O3 -fno-math-errno -shared -fPIC
 
-native: $(NATIVE)
+native: $(NATIVE)  ## build the C kernels of the SIREN fast step (optional)
 
 $(NATIVE): kancoin/kernels.c
 	@$(CC) $(NATIVE_FLAGS) -fopenmp -o $@ $< 2>/dev/null \
@@ -28,22 +32,27 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt "pip<26"
-	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,ray]"
 	@touch $(STAMP)
 
-demo: install
+demo: install  ## encode a bundled photo at 0.3 bpp, decode it at 1x and 2x (into out/)
 	@mkdir -p $(OUT)
 	$(BIN)/python scripts/demo.py --out $(OUT)
 
-test: install
+test: lint  ## lint, then run the test suite (what CI runs)
 	$(BIN)/python -m pytest -q
 
-lint: install
+lint: install  ## ruff: lint and format check
 	$(BIN)/ruff check kancoin tests bench scripts
 	$(BIN)/ruff format --check kancoin tests bench scripts
 
-rd-kodak: install
-	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --out results/kodak
+check: test  ## same as test
 
-clean:
+golden: install  ## golden .inr files for what has none yet (never rewrites one)
+	KANCOIN_REGEN_GOLDEN=1 $(BIN)/python scripts/make_golden.py
+
+rd-kodak: install  ## Kodak rate-distortion sweep (PRESET=fast|default|best, CODECS=..., ENGINE=local|ray)
+	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --engine $(ENGINE) --out results/kodak
+
+clean:  ## remove .venv, outputs and caches
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache $(NATIVE)

@@ -14,7 +14,8 @@ import argparse
 
 import numpy as np
 
-from kancoin import codec, entropy
+import kancoin
+from kancoin import entropy
 
 
 def empirical_bits(ints: np.ndarray) -> float:
@@ -29,7 +30,7 @@ def main() -> None:
     total_coded = total_empirical = 0.0
     print("file                                     payload bits   model bits   entropy bits")
     for path in args.files:
-        header, payload = codec.read_file(path)
+        header, payload = kancoin.read_file(path)
         models = [t.entropy for t in header.tensors]
         tensors = entropy.decode(payload, list(zip(header.tensor_counts(), models, strict=True)))
         coded = sum(entropy.estimate_bits(v, m) for v, m in zip(tensors, models, strict=True))

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 import kancoin
-from kancoin import adapters, codec, grid_codec
+from kancoin import adapters, decoder, grid_codec
+from kancoin.config import EncodeConfig
 
 KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kodak"
 
@@ -48,7 +49,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
 
 def run(path: Path, bpp: float, steps: int, variant: str, seed: int, crop=None) -> dict:
     spec_changes, fit_changes = VARIANTS[variant]
-    config = codec.EncodeConfig(bpp=bpp, model="grid", steps=steps, seed=seed)
+    config = EncodeConfig().with_options(bpp=bpp, model="grid", steps=steps, seed=seed)
     kind = adapters.ImageKind.load(path)
     if crop is not None:  # the centre crop: ablations at a quarter of the cost
         image = kind.image
@@ -71,7 +72,7 @@ def run(path: Path, bpp: float, steps: int, variant: str, seed: int, crop=None) 
     started = time.perf_counter()
     decoded = kancoin.decode(encoded.data, device="cpu")
     decode_seconds = time.perf_counter() - started
-    header, payload = codec.read_file(encoded.data)
+    header, payload = decoder.read_file(encoded.data)
     split = grid_codec.payload_report(header, payload)
     return {
         "image": path.stem + (f" {crop[0]}x{crop[1]}" if crop else ""),

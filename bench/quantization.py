@@ -28,13 +28,12 @@ from PIL import Image
 
 import kancoin
 from kancoin import allocation, rate
-from kancoin.bitstream import ImageInfo
 from kancoin.datasets import kodak_image
 from kancoin.fit import FitConfig, fit
 from kancoin.models import spec_class_by_name
 from kancoin.presets import get_preset
 from kancoin.render import render
-from kancoin.signals import image_grid, load_image, psnr_from_mse
+from kancoin.signals import ImageInfo, image_grid, load_image, psnr_from_mse
 
 MODELS = ("siren", "kan")
 BIT_DEPTHS = tuple(range(6, 17))
@@ -61,7 +60,7 @@ def fitted_model(image: np.ndarray, model: str, args) -> tuple[torch.nn.Module, 
         info,
         args.bpp * info.samples,
         max_layers=preset.max_layers,
-        bits_per_param=rate.BITS_PER_PARAM[model],
+        bits_per_param=spec_class_by_name(model).bits_per_param,
     )
     torch.manual_seed(args.seed)
     network = spec.build()

@@ -7,7 +7,7 @@ needed for a threshold is interpolated (in log time) between the budgets that br
 
     python bench/sampling.py                                   # the full bench (over an hour)
     python bench/sampling.py --images kodim15 --budgets 15,45  # a reduced run
-    python bench/sampling.py --samplers uniform,nint,uniform@0.05,nint@0.05  # batch fractions
+    python bench/sampling.py --samplers uniform,importance,uniform@0.05,importance@0.05  # fractions
 
 A column `NAME@F` runs sampler NAME with a batch fraction F instead of the preset's.
 """
@@ -34,8 +34,9 @@ VARIANTS = {  # column name -> (sampler, nint mode)
     "full": ("full", None),
     "uniform": ("uniform", None),
     "error": ("error", None),
-    "nint": ("nint", None),
-    "nint-paper": ("nint", "paper"),
+    "importance": ("importance", None),
+    "nint": ("nint", "paper"),
+    "nint-leverage": ("nint", "importance"),
 }
 
 

@@ -23,12 +23,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from kancoin import codec, rate
-from kancoin.bitstream import ImageInfo
+import kancoin
+from kancoin import rate
 from kancoin.datasets import local_kodak_dir
 from kancoin.fit.select import select_step
 from kancoin.models import ModelSpec, SirenSpec, spec_class_by_name
 from kancoin.presets import get_preset
+from kancoin.signals import ImageInfo
 
 WIDTH, HEIGHT = 768, 512
 DECODE_BPP = 0.3
@@ -62,7 +63,7 @@ def default_kodak_spec() -> ModelSpec:
         info,
         0.3 * info.samples,
         max_layers=get_preset("default").max_layers,
-        bits_per_param=rate.BITS_PER_PARAM["siren"],
+        bits_per_param=SirenSpec.bits_per_param,
     )
 
 
@@ -98,11 +99,11 @@ def decode_seconds(image: Path, repeats: int) -> tuple[float, float]:
     """Median seconds for kancoin's and Pillow's JPEG2000 decode of `image` at 0.3 bpp."""
     with tempfile.TemporaryDirectory() as tmp:
         inr = Path(tmp) / "image.inr"
-        codec.encode(image, inr, bpp=DECODE_BPP, steps=2, force=True)  # quality is irrelevant
+        kancoin.encode(image, inr, bpp=DECODE_BPP, steps=2, force=True)  # quality is irrelevant
         ours = []
         for _ in range(repeats):
             start = time.perf_counter()
-            codec.decode(inr)
+            kancoin.decode(inr)
             ours.append(time.perf_counter() - start)
     source = Image.open(image).convert("RGB")
     buffer = io.BytesIO()

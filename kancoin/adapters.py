@@ -1,27 +1,33 @@
-"""What the codec loop needs to know about each kind of signal.
+"""What the encoder and decoder need to know about each kind of signal (SignalKind).
 
-The loop in codec.py is the same for every kind: fit one network per part, allocate bits
-over all of them at once, write, decode the bytes, measure. An adapter supplies the pieces
-that differ: loading, the rate unit, each part's coordinates and [0, 1] targets, model
-defaults, rendering the networks at an output size, saving and measuring the result.
+The loop in kancoin/encoder.py is the same for every kind: fit one network per part,
+allocate bits over all of them at once, write, decode the bytes, measure. A kind supplies
+the pieces that differ: loading, the rate unit, each part's coordinates and [0, 1]
+targets, model defaults, rendering the networks at an output size, saving and measuring.
 Images are one part; audio is one part per time segment (docs/AUDIO.md).
 """
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from kancoin import audio, rate, signals
-from kancoin.bitstream import AudioInfo, Header, ImageInfo
+from kancoin import audio, signals
+from kancoin.audio import AudioInfo
+from kancoin.bitstream import Header
+from kancoin.config import explicit
 from kancoin.errors import InputError, LimitError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset
 from kancoin.render import render
+from kancoin.signal_info import SignalInfo
+from kancoin.signals import ImageInfo
 
 IMAGE_FORMATS = {
     ".png": "PNG",
@@ -49,11 +55,6 @@ AUDIO_BITS_PER_PARAM = 8.0  # audio was measured at 8 (docs/AUDIO.md); 7 is not
 ALLOCATION_SAMPLES = 2048  # per segment: the allocation's cost, not the fit's, dominated
 
 
-class DefaultRate(float):
-    """A rate nobody asked for (the default); only an explicit rate of the wrong unit is
-    an error, e.g. --bpp on audio."""
-
-
 @dataclass(frozen=True)
 class Part:
     coords: torch.Tensor
@@ -61,23 +62,88 @@ class Part:
     weight: float  # share of the signal's samples, so part MSEs add up to the signal's
 
 
-def _explicit(rate) -> bool:
-    return rate is not None and not isinstance(rate, DefaultRate)
-
-
 def _spec(config, info, in_features: int, w0_first: float | None) -> ModelSpec:
     """The model family's defaults for this signal; w0_first only where the family has it."""
-    spec = spec_class_by_name(config.model)(in_features=in_features, out_features=info.channels)
-    w0_first = config.w0_first if config.w0_first is not None else w0_first
+    options = config.model
+    spec = spec_class_by_name(options.model)(in_features=in_features, out_features=info.channels)
+    w0_first = options.w0_first if options.w0_first is not None else w0_first
     if w0_first is not None and hasattr(spec, "w0_first"):
         spec = spec.replace(w0_first=w0_first)
     return spec
 
 
-class ImageKind:
+class SignalKind(ABC):
+    """What the encoder and decoder ask of a kind of signal; one subclass per kind.
+
+    An output size is a tuple: (width, height) for images, (sample rate,) for audio.
+    """
+
+    rate_option: ClassVar[str]  # the rate's option name, e.g. "bpp"
+    default_suffix: ClassVar[str]  # what `kancoin decode` writes when no output is named
+    allocation_samples: ClassVar[int]  # coordinates (per part) the bit allocation measures
+    default_threads: ClassVar[int | None]  # None: torch's own count
+
+    info: SignalInfo
+
+    # encoding
+
+    @abstractmethod
+    def budget_bits(self, config) -> float | None:
+        """The file's size limit in bits from the config's rate; None: no rate target."""
+
+    @abstractmethod
+    def base_spec(self, config) -> ModelSpec:
+        """The family's defaults for this signal, before sizing."""
+
+    @abstractmethod
+    def max_layers(self, preset: Preset) -> int: ...
+
+    @abstractmethod
+    def batch_fraction(self, spec: ModelSpec, preset: Preset) -> float: ...
+
+    @abstractmethod
+    def bits_per_param(self, spec: ModelSpec) -> float: ...
+
+    @abstractmethod
+    def qat_share(self, spec: ModelSpec, preset: Preset) -> float:
+        """Fine-tuning steps as a share of the fit's (0: no fine-tuning)."""
+
+    @abstractmethod
+    def weights(self) -> list[float]:
+        """Each part's share of the signal's samples."""
+
+    @abstractmethod
+    def part(self, index: int, device: torch.device) -> Part:
+        """Part `index`'s coordinates and [0, 1] targets."""
+
+    @abstractmethod
+    def measure(self, decoded: np.ndarray) -> dict[str, float]:
+        """PSNR (and more) of the output as the decoder writes it."""
+
+    # decoding
+
+    @abstractmethod
+    def output_size(self, *, scale, size, rate, max_samples: int) -> tuple[int, ...]:
+        """The size to render, checked against the cap before any allocation."""
+
+    @abstractmethod
+    def render(self, models, size: tuple[int, ...], device: torch.device) -> np.ndarray: ...
+
+    @abstractmethod
+    def check_format(self, path: Path) -> None:
+        """Refuse an output path whose format cannot hold this signal, before any work."""
+
+    @abstractmethod
+    def save(self, path: Path, signal: np.ndarray, size: tuple[int, ...]) -> None: ...
+
+    @abstractmethod
+    def describe_output(self, signal: np.ndarray, *, scale=None, rate=None) -> str: ...
+
+
+class ImageKind(SignalKind):
     """One network over the pixel grid; rates in bits per pixel."""
 
-    rate_option = "--bpp"
+    rate_option = "bpp"
     default_suffix = ".png"
     allocation_samples = 16384  # coordinates the bit allocation measures distortion on
     default_threads = None  # torch's own count
@@ -95,9 +161,9 @@ class ImageKind:
     # encoding
 
     def budget_bits(self, config) -> float | None:
-        if _explicit(config.kbps):
-            raise UsageError("--kbps is for audio; give an image's rate with --bpp")
-        return None if config.bpp is None else config.bpp * self.info.samples
+        if explicit(config.rate.kbps):
+            raise UsageError("kbps is for audio; give an image's rate as bpp")
+        return None if config.rate.bpp is None else config.rate.bpp * self.info.samples
 
     def base_spec(self, config) -> ModelSpec:
         return _spec(config, self.info, in_features=2, w0_first=None)
@@ -110,7 +176,7 @@ class ImageKind:
         return min(1.0, max(fraction, MIN_IMAGE_BATCH / self.info.samples))
 
     def bits_per_param(self, spec: ModelSpec) -> float:
-        return rate.BITS_PER_PARAM[spec.name]
+        return spec.bits_per_param
 
     def qat_share(self, spec: ModelSpec, preset: Preset) -> float:
         return preset.qat_share if spec.fine_tunes_quantized else 0.0
@@ -167,14 +233,14 @@ class ImageKind:
         return f"{width}x{height}"
 
 
-class AudioKind:
+class AudioKind(SignalKind):
     """One network per time segment; rates in kilobits per second.
 
     The waveform w in [-1, 1] is fitted as (w + 1) / 2 in [0, 1], so the codec's PSNR is
     the PSNR of the waveform mapped to [0, 1], the unit of published INR audio results.
     """
 
-    rate_option = "--kbps"
+    rate_option = "kbps"
     default_suffix = ".wav"
     allocation_samples = ALLOCATION_SAMPLES  # per segment
     default_threads = 1  # ops this small only wait for a second thread (docs/AUDIO.md)
@@ -197,7 +263,7 @@ class AudioKind:
         if segments > 65535:
             raise InputError(
                 f"{frames / sample_rate:.0f} s needs {segments} segments, more than a file "
-                "holds (65535); raise --segment"
+                "holds (65535); raise segment_seconds (--segment)"
             )
         # equal segments (the last a few frames shorter) rather than a short remainder
         info = AudioInfo(
@@ -211,9 +277,9 @@ class AudioKind:
     # encoding
 
     def budget_bits(self, config) -> float | None:
-        if _explicit(config.bpp):
-            raise UsageError("--bpp is for images; give an audio rate with --kbps")
-        return None if config.kbps is None else config.kbps * 1000.0 * self.info.duration
+        if explicit(config.rate.bpp):
+            raise UsageError("bpp is for images; give an audio rate as kbps")
+        return None if config.rate.kbps is None else config.rate.kbps * 1000.0 * self.info.duration
 
     def base_spec(self, config) -> ModelSpec:
         seconds = self.info.segment_frames / self.info.sample_rate
@@ -262,8 +328,8 @@ class AudioKind:
 
     # decoding
 
-    def output_size(self, *, scale, size, rate, max_samples: int) -> int:
-        """The output sample rate; the duration is always the clip's."""
+    def output_size(self, *, scale, size, rate, max_samples: int) -> tuple[int]:
+        """(output sample rate,); the duration is always the clip's."""
         if size is not None:
             raise UsageError("--size is for images; use --scale or --rate for audio")
         if scale is not None and rate is not None:
@@ -282,10 +348,11 @@ class AudioKind:
                 f"output of {frames} frames exceeds the limit of {max_samples}; "
                 "raise it with --max-pixels if you mean it"
             )
-        return rate
+        return (rate,)
 
-    def render(self, models, rate: int, device: torch.device) -> np.ndarray:
+    def render(self, models, size: tuple[int], device: torch.device) -> np.ndarray:
         """Float32 frames x channels in [-1, 1], segment by segment (memory stays flat)."""
+        (rate,) = size
         positions = audio.output_positions(self.info.frames, self.info.sample_rate, rate)
         out = np.empty((len(positions), self.info.channels), dtype=np.float32)
         bounds = np.arange(1, len(models)) * self.info.segment_frames
@@ -303,11 +370,11 @@ class AudioKind:
     def check_format(self, path: Path) -> None:
         audio.audio_format(path)
 
-    def save(self, path: Path, samples: np.ndarray, rate: int) -> None:
-        audio.save_audio(path, samples, rate)
+    def save(self, path: Path, samples: np.ndarray, size: tuple[int]) -> None:
+        audio.save_audio(path, samples, size[0])
 
     def describe_output(self, samples: np.ndarray, *, scale=None, rate=None) -> str:
-        rate = self.output_size(scale=scale, size=None, rate=rate, max_samples=len(samples))
+        (rate,) = self.output_size(scale=scale, size=None, rate=rate, max_samples=len(samples))
         return f"{len(samples)} frames at {rate} Hz ({len(samples) / rate:.3f} s)"
 
 
@@ -335,15 +402,15 @@ def image_format(path: Path) -> str:
     return IMAGE_FORMATS[suffix]
 
 
-def for_source(source, config, *, sample_rate: int | None = None):
+def for_source(source, config, *, sample_rate: int | None = None) -> SignalKind:
     """The adapter holding a signal to encode: audio by file suffix or given sample rate."""
     is_path = isinstance(source, str | Path)
     if sample_rate is not None or (is_path and audio.is_audio_path(source)):
-        seconds = config.segment_seconds or segment_seconds(config.kbps)
+        seconds = config.model.segment_seconds or segment_seconds(config.rate.kbps)
         return AudioKind.load(source, sample_rate=sample_rate, seconds=seconds)
-    if config.segment_seconds is not None:
-        raise UsageError("--segment is for audio")
-    return ImageKind.load(source, keep_alpha=config.keep_alpha)
+    if config.model.segment_seconds is not None:
+        raise UsageError("segment_seconds is for audio")
+    return ImageKind.load(source, keep_alpha=config.model.keep_alpha)
 
 
 def segment_seconds(kbps: float | None) -> float:
@@ -355,7 +422,7 @@ def segment_seconds(kbps: float | None) -> float:
     return min(max(SEGMENT_BITS / (1000.0 * kbps), low), high)
 
 
-def for_header(header: Header):
+def for_header(header: Header) -> SignalKind:
     """The adapter that renders a decoded file."""
     if isinstance(header.signal, AudioInfo):
         return AudioKind(header.signal)

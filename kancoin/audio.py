@@ -10,13 +10,59 @@ onto [-1, 1), so any output rate samples the same continuous function.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from kancoin.bitstream import AudioInfo
 from kancoin.errors import InputError, UsageError
+from kancoin.fields import HeaderField
+from kancoin.signal_info import SignalInfo
+
+
+@dataclass(frozen=True)
+class AudioInfo(SignalInfo):
+    """A clip cut into segments of `segment_frames` frames, one network each (the last
+    segment may be shorter); channels are the outputs of each network."""
+
+    kind: ClassVar[int] = 2
+    coord_dims: ClassVar[int] = 1
+    header_fields: ClassVar[tuple[HeaderField, ...]] = (
+        HeaderField("sample_rate", "uint:20", 1, 768_000),
+        HeaderField("frames", "uint:32", 1, (1 << 32) - 1),
+        HeaderField("channels", "uint:4", 1, 8),
+        HeaderField("segment_frames", "uint:32", 1, (1 << 32) - 1),
+    )
+    rate_unit: ClassVar[str] = "kbps"
+    sample_rate: int
+    frames: int
+    channels: int
+    segment_frames: int
+
+    @property
+    def samples(self) -> int:
+        return self.frames
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def networks(self) -> int:
+        return math.ceil(self.frames / self.segment_frames)
+
+    def rate(self, bits: float) -> float:
+        """Rate in `rate_unit`: kilobits per second of audio."""
+        return bits / self.duration / 1000.0
+
+    def describe(self) -> str:
+        return (
+            f"audio {self.duration:.3f} s at {self.sample_rate} Hz x{self.channels} "
+            f"({self.networks} segments of {self.segment_frames} frames)"
+        )
+
 
 _LIMITS = {f.name: int(f.high) for f in AudioInfo.header_fields}
 MAX_CHANNELS = _LIMITS["channels"]

@@ -7,17 +7,17 @@ length before anything is allocated, and every failure is a FormatError with one
 
 from __future__ import annotations
 
-import math
 import zlib
 from dataclasses import dataclass
-from typing import ClassVar
 
 import bitstring
 
+from kancoin.audio import AudioInfo
 from kancoin.entropy import SCALE_INDEX_MAX, EntropyParams, Family
 from kancoin.errors import FormatError, LimitError
-from kancoin.models import MODEL_SPECS, HeaderField, ModelSpec
+from kancoin.models import MODEL_SPECS, ModelSpec
 from kancoin.quant import MAX_ABS_INT, STEP_INDEX_MAX, STEP_INDEX_MIN
+from kancoin.signals import ImageInfo
 
 MAGIC = b"KINR"
 VERSION = 1
@@ -25,85 +25,7 @@ MAX_TOTAL_PARAMS = 1 << 24  # across all networks of one file
 CRC_BYTES = 4
 
 
-@dataclass(frozen=True)
-class ImageInfo:
-    kind: ClassVar[int] = 1
-    coord_dims: ClassVar[int] = 2
-    header_fields: ClassVar[tuple[HeaderField, ...]] = (
-        HeaderField("height", "uint:16", 1, 65535),
-        HeaderField("width", "uint:16", 1, 65535),
-        HeaderField("channels", "uint:3", 1, 4),
-    )
-    height: int
-    width: int
-    channels: int
-
-    rate_unit: ClassVar[str] = "bpp"
-    networks: ClassVar[int] = 1
-
-    @property
-    def samples(self) -> int:
-        return self.height * self.width
-
-    def rate(self, bits: float) -> float:
-        """Rate in `rate_unit`: bits per pixel."""
-        return bits / self.samples
-
-    def describe(self) -> str:
-        return f"image {self.width}x{self.height}x{self.channels}"
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    """A clip cut into segments of `segment_frames` frames, one network each (the last
-    segment may be shorter); channels are the outputs of each network."""
-
-    kind: ClassVar[int] = 2
-    coord_dims: ClassVar[int] = 1
-    header_fields: ClassVar[tuple[HeaderField, ...]] = (
-        HeaderField("sample_rate", "uint:20", 1, 768_000),
-        HeaderField("frames", "uint:32", 1, (1 << 32) - 1),
-        HeaderField("channels", "uint:4", 1, 8),
-        HeaderField("segment_frames", "uint:32", 1, (1 << 32) - 1),
-    )
-    rate_unit: ClassVar[str] = "kbps"
-    sample_rate: int
-    frames: int
-    channels: int
-    segment_frames: int
-
-    @property
-    def samples(self) -> int:
-        return self.frames
-
-    @property
-    def duration(self) -> float:
-        return self.frames / self.sample_rate
-
-    @property
-    def networks(self) -> int:
-        return math.ceil(self.frames / self.segment_frames)
-
-    def rate(self, bits: float) -> float:
-        """Rate in `rate_unit`: kilobits per second of audio."""
-        return bits / self.duration / 1000.0
-
-    def describe(self) -> str:
-        return (
-            f"audio {self.duration:.3f} s at {self.sample_rate} Hz x{self.channels} "
-            f"({self.networks} segments of {self.segment_frames} frames)"
-        )
-
-
 SIGNAL_INFOS: dict[int, type] = {ImageInfo.kind: ImageInfo, AudioInfo.kind: AudioInfo}
-
-
-def register_signal(cls: type) -> type:
-    """Add a signal kind (audio registers itself); ids are explicit and never reused."""
-    if cls.kind in SIGNAL_INFOS and SIGNAL_INFOS[cls.kind] is not cls:
-        raise ValueError(f"signal kind {cls.kind} is taken")
-    SIGNAL_INFOS[cls.kind] = cls
-    return cls
 
 
 @dataclass(frozen=True)

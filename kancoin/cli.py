@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from kancoin import codec
+from kancoin import decoder, encoder
+from kancoin.config import DEFAULT_BPP, DEFAULT_KBPS, EncodeConfig, TrainingOptions
 from kancoin.device import DEVICE_CHOICES
 from kancoin.errors import KancoinError
 from kancoin.fit import SAMPLERS, SamplerOptions
@@ -65,13 +66,13 @@ def cli() -> None:
     "--bpp",
     type=float,
     help="Image rate in bits per pixel, header included; the file never exceeds it."
-    f"  [default: {codec.DEFAULT_BPP:g}]",
+    f"  [default: {DEFAULT_BPP:g}]",
 )
 @click.option(
     "--kbps",
     type=float,
     help="Audio rate in kilobits per second, header included; the file never exceeds it."
-    f"  [default: {codec.DEFAULT_KBPS:g}]",
+    f"  [default: {DEFAULT_KBPS:g}]",
 )
 @click.option(
     "--bits",
@@ -97,16 +98,14 @@ def cli() -> None:
 @click.option(
     "--sampler",
     type=click.Choice(list(SAMPLERS)),
-    default=codec.EncodeConfig.sampler,
-    show_default=True,
-    help="Which coordinates each step trains on (docs/SAMPLING.md).",
+    help=f"Which coordinates each step trains on (default: {TrainingOptions.sampler}; "
+    "nint: NTK-guided, as published; docs/SAMPLING.md).",
 )
 @click.option(
     "--nint-mode",
     type=click.Choice(NINT_MODES),
-    default=SamplerOptions.nint_mode,
-    show_default=True,
-    help="With --sampler nint: the published method (paper) or kancoin's variant.",
+    help="With --sampler nint: the published method (paper, the default) or kancoin's "
+    "importance batches with NTK leverage.",
 )
 @click.option(
     "--batch-fraction",
@@ -145,6 +144,12 @@ def cli() -> None:
     help="Training step: hand-written/chunked (fast) or plain autograd, for benchmarks.",
 )
 @click.option("--alpha", is_flag=True, help="Code an alpha channel as a fourth channel.")
+@click.option(
+    "--plan",
+    "plan_only",
+    is_flag=True,
+    help="Print the plan (model, size, phases, expected rate) and stop, without fitting.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -173,6 +178,7 @@ def encode(
     threads,
     step,
     alpha,
+    plan_only,
     as_json,
     force,
     quiet,
@@ -180,7 +186,7 @@ def encode(
     """Fit a network to INPUT (image, or .wav/.flac audio) and write it as a .inr file."""
     output = output or input_path.with_suffix(".inr")
     rates = {name: value for name, value in (("bpp", bpp), ("kbps", kbps)) if value is not None}
-    config = codec.EncodeConfig(
+    config = EncodeConfig.of(
         **rates,
         bits=bits,
         model=model,
@@ -190,8 +196,8 @@ def encode(
         steps=steps,
         time_budget=time_budget,
         segment_seconds=segment,
-        sampler=sampler,
-        sampler_options=SamplerOptions(nint_mode=nint_mode),
+        sampler=_sampler(sampler, nint_mode),
+        sampler_options=SamplerOptions(nint_mode=nint_mode or SamplerOptions.nint_mode),
         batch_fraction=batch_fraction,
         lr=lr,
         qat_steps=qat_steps,
@@ -203,8 +209,12 @@ def encode(
         keep_alpha=alpha,
         step=step,
     )
+    if plan_only:
+        chosen = encoder.plan_encode(input_path, config=config)
+        click.echo(json.dumps(chosen.summary()) if as_json else chosen.describe())
+        return
     with FitProgress(f"fitting {input_path.name}", enabled=not quiet) as progress:
-        result = codec.encode(input_path, output, config=config, progress=progress, force=force)
+        result = encoder.encode(input_path, output, config=config, progress=progress, force=force)
     summary = result.summary()
     if as_json:
         click.echo(json.dumps(summary))
@@ -230,7 +240,7 @@ def encode(
 @click.option(
     "--max-pixels",
     type=int,
-    default=codec.DEFAULT_MAX_PIXELS,
+    default=decoder.DEFAULT_MAX_PIXELS,
     show_default=True,
     help="Refuse larger outputs, in pixels or audio frames (decompression-bomb guard).",
 )
@@ -239,9 +249,9 @@ def encode(
 @click.option("-q", "--quiet", is_flag=True)
 def decode(input_path, output, scale, size, sample_rate, max_pixels, device, force, quiet):
     """Render a .inr file as an image at any resolution, or audio at any sample rate."""
-    header, _ = codec.read_file(input_path)
-    output = output or input_path.with_suffix(codec.default_suffix(header))
-    decoded = codec.decode(
+    header, _ = decoder.read_file(input_path)
+    output = output or input_path.with_suffix(decoder.default_suffix(header))
+    decoded = decoder.decode(
         input_path,
         output,
         scale=scale,
@@ -252,7 +262,7 @@ def decode(input_path, output, scale, size, sample_rate, max_pixels, device, for
         force=force,
     )
     if not quiet:
-        description = codec.describe_decoded(header, decoded, scale=scale, rate=sample_rate)
+        description = decoder.describe_decoded(header, decoded, scale=scale, rate=sample_rate)
         click.echo(f"{output}: {description}")
 
 
@@ -261,7 +271,7 @@ def decode(input_path, output, scale, size, sample_rate, max_pixels, device, for
 @click.option("--json", "as_json", is_flag=True)
 def info(input_path, as_json):
     """Describe a .inr file: signal, model, size, rate, PSNR if recorded."""
-    header, payload = codec.read_file(input_path)
+    header, payload = decoder.read_file(input_path)
     size = input_path.stat().st_size
     unit = header.signal.rate_unit
     fields = {
@@ -322,12 +332,48 @@ def info(input_path, as_json):
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--steps", type=int, help="Training steps per encode (overrides the preset).")
 @click.option("--time-budget", type=float, help="Seconds of fitting per encode at most.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Images in parallel.")
-@click.option("--threads", type=int, help="Torch threads per worker (default: cores/workers).")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Rows in parallel (local pool; with --engine ray, the size of a local cluster).",
+)
+@click.option(
+    "--threads",
+    type=int,
+    help="Torch threads per row (default: cores/workers; 1 on Ray, one CPU per thread).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where rows run: a local process pool, or a Ray cluster (pip install kancoin[ray]).",
+)
+@click.option(
+    "--ray-address",
+    help="Ray cluster to join (default: $RAY_ADDRESS, else a local cluster of --workers CPUs).",
+)
 @click.option("-f", "--force", is_flag=True, help="Recompute rows already done.")
-def rd(inputs, bpp, codecs, out, preset, steps, time_budget, workers, threads, seed, device, force):
+def rd(
+    inputs,
+    bpp,
+    codecs,
+    out,
+    preset,
+    steps,
+    time_budget,
+    workers,
+    threads,
+    seed,
+    device,
+    engine,
+    ray_address,
+    force,
+):
     """Rate-distortion sweep of INPUTS against JPEG2000 and JPEG (resumable; docs/RD.md)."""
     from kancoin import rd as rd_sweep
 
@@ -342,9 +388,29 @@ def rd(inputs, bpp, codecs, out, preset, steps, time_budget, workers, threads, s
         workers=workers,
         threads=threads,
         force=force,
+        engine=engine,
+        ray_address=ray_address,
     )
     summary = rd_sweep.run_sweep(inputs, out, config)
     click.echo(rd_sweep.format_summary(summary))
+
+
+def _sampler(sampler: str | None, nint_mode: str | None) -> str:
+    """The sampler asked for; `--nint-mode` alone is the 0.2 spelling of `--sampler nint`."""
+    if sampler is None and nint_mode is not None:
+        click.echo(
+            "kancoin: note: --nint-mode without --sampler is deprecated; it now means "
+            "--sampler nint --nint-mode " + nint_mode,
+            err=True,
+        )
+        return "nint"
+    if sampler == "nint" and nint_mode is None:
+        click.echo(
+            "kancoin: note: since 0.3 --sampler nint is NINT as published (NTK-guided, 20 % "
+            "batches); 0.2's residual importance sampler is --sampler importance, the default",
+            err=True,
+        )
+    return sampler or TrainingOptions.sampler
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,8 +46,9 @@ def base_spec(config, info) -> GridSpec:
     spec = GridSpec(in_features=2, out_features=info.channels, height=info.height, width=info.width)
     levels = min(spec.levels, max(1, math.ceil(math.log2(max(info.height, info.width))) + 1))
     spec = spec.replace(levels=levels)
-    if config.layers is not None:
-        spec = spec.replace(hidden_layers=min(config.layers, 7), hidden=min(config.width, 255))
+    shape = config.model
+    if shape.layers is not None:
+        spec = spec.replace(hidden_layers=min(shape.layers, 7), hidden=min(shape.width, 255))
     return spec
 
 
@@ -68,8 +69,8 @@ def encode(
     if getattr(info, "height", None) is None:
         raise UsageError("--model grid codes images only")
     spec = base_spec(config, info)
-    if config.layers is None:
-        spec = spec.size_for(budget, NETWORK_BITS_GUESS)
+    if config.model.layers is None:
+        spec = spec.size_for_budget(budget, NETWORK_BITS_GUESS)
     spec = spec.replace(**(spec_changes or {}))
     if spec.num_params() > bitstream.MAX_TOTAL_PARAMS:  # a reader would refuse the file
         raise InputError(
@@ -85,13 +86,14 @@ def encode(
         target = (budget - header_bits - network_bits) / pixels
         if target <= 0:
             raise RateError(f"{budget:.0f} bits cannot hold a {spec.describe()}")
-    steps = config.steps or STEPS.get(config.preset, STEPS["default"])
+    training = config.training
+    steps = training.steps or STEPS.get(training.preset, STEPS["default"])
     fit_config = GridFitConfig(
         steps=steps,
         lam=_initial_lambda(target),
         target_bpp=None if target is None else 0.97 * target,
-        time_budget=config.time_budget,
-        seed=config.seed,
+        time_budget=training.time_budget,
+        seed=training.seed,
     )
     fit_config = replace(fit_config, **(fit_changes or {}))
     image = torch.from_numpy(kind.image).to(device)

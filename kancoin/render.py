@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
-from kancoin.kernels import sin_, use_native
-from kancoin.models.siren import Siren
 from kancoin.parallel import ChunkThreads
 
 RENDER_CHUNK = 1 << 13
@@ -23,7 +19,8 @@ def render(model: nn.Module, coords: torch.Tensor, *, chunk: int = RENDER_CHUNK)
     """
     if coords.device.type != "cpu":
         chunk = max(chunk, 1 << 18)
-    forward = _forward_for(model, coords)
+    native = getattr(model, "native_forward", None)
+    forward = (native(coords) if native is not None else None) or model
     starts = list(range(0, coords.shape[0], chunk))
     outputs: list[torch.Tensor | None] = [None] * len(starts)
 
@@ -37,21 +34,3 @@ def render(model: nn.Module, coords: torch.Tensor, *, chunk: int = RENDER_CHUNK)
     else:
         work(0, starts)
     return torch.cat(outputs) if outputs else coords.new_zeros((0, 0))
-
-
-def _forward_for(model: nn.Module, coords: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A SIREN's forward with the native sine when it is built; the model's own otherwise."""
-    if not (isinstance(model, Siren) and use_native("auto", coords)):
-        return model
-    weights = [w.detach() for w in model.weights]
-    biases = [b.detach() for b in model.biases]
-    frequencies = model.frequencies()
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        h = model.encode(x)
-        for weight, bias, w0 in zip(weights, biases, frequencies, strict=False):
-            h = torch.addmm(bias, h, weight.t(), beta=w0, alpha=w0)  # w0 (h W^T + b)
-            sin_(h, native=True)
-        return torch.addmm(biases[-1], h, weights[-1].t())
-
-    return forward

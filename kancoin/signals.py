@@ -3,13 +3,51 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from kancoin.errors import InputError, LimitError
+from kancoin.fields import HeaderField
+from kancoin.signal_info import SignalInfo
+
+
+@dataclass(frozen=True)
+class ImageInfo(SignalInfo):
+    """An image of height x width pixels of `channels` channels, one network."""
+
+    kind: ClassVar[int] = 1
+    coord_dims: ClassVar[int] = 2
+    header_fields: ClassVar[tuple[HeaderField, ...]] = (
+        HeaderField("height", "uint:16", 1, 65535),
+        HeaderField("width", "uint:16", 1, 65535),
+        HeaderField("channels", "uint:3", 1, 4),
+    )
+    height: int
+    width: int
+    channels: int
+
+    rate_unit: ClassVar[str] = "bpp"
+
+    @property
+    def samples(self) -> int:
+        return self.height * self.width
+
+    @property
+    def networks(self) -> int:
+        return 1
+
+    def rate(self, bits: float) -> float:
+        """Rate in `rate_unit`: bits per pixel."""
+        return bits / self.samples
+
+    def describe(self) -> str:
+        return f"image {self.width}x{self.height}x{self.channels}"
+
 
 # Images larger than this are refused on input; decoded outputs have their own cap.
 MAX_INPUT_PIXELS = 1 << 26

@@ -41,6 +41,12 @@ def rd_kodak(argv: list[str] | None = None) -> int:
     # two single-threaded workers keep 2 cores busier than one worker with 2 threads
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local process pool, or a Ray cluster ($RAY_ADDRESS, else a local one)",
+    )
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -55,6 +61,7 @@ def rd_kodak(argv: list[str] | None = None) -> int:
             codecs=parse_codecs(args.codecs),
             workers=args.workers,
             threads=args.threads,
+            engine=args.engine,
             force=args.force,
             **PROTOCOLS[args.preset],
         )

@@ -7,10 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kancoin import bitstream
-from kancoin.bitstream import Header, ImageInfo, TensorCoding
+from kancoin.bitstream import Header, TensorCoding
 from kancoin.entropy import EntropyParams, Family
 from kancoin.errors import FormatError, LimitError
 from kancoin.models import SirenSpec
+from kancoin.signals import ImageInfo
 
 
 def with_crc(body: bytes) -> bytes:

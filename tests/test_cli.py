@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -107,8 +108,22 @@ def test_usage_errors(capsys, image_file, tmp_path):
     code, _, err = run(capsys, "encode", source, "--bits", "x")
     assert code == 2
     code, _, err = run(capsys, "encode", source, "--layers", "3", "-q")
-    assert code == 2 and "--layers and --width" in err
+    assert code == 2 and "layers and width go together" in err
     code, _, _ = run(capsys, "decode", tmp_path / "none.inr")
     assert code == 3
     code, out, _ = run(capsys, "--version")
     assert code == 0 and "version" in out
+
+
+def test_make_demo_runs_offline_on_the_bundled_photo(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr("urllib.request.urlopen", None)  # no download may happen
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from demo import demo
+
+    assert demo(["--out", str(tmp_path), "--steps", "20"]) == 0
+    assert (tmp_path / "chelsea.inr").is_file()
+    assert (tmp_path / "chelsea_x2.png").is_file()
+    out = capsys.readouterr().out
+    assert "kancoin encode" in out and "902x600" in out

@@ -124,7 +124,7 @@ def test_bad_arrays_and_options():
     with pytest.raises(UsageError):
         kancoin.encode(smooth_image(4, 4), layers=3)
     for warmup in (-0.1, 1.0):
-        with pytest.raises(UsageError, match="--warmup"):
+        with pytest.raises(UsageError, match="warmup must be in"):
             kancoin.encode(smooth_image(4, 4), warmup=warmup)
 
 
@@ -138,11 +138,12 @@ def test_header_records_model_and_shape():
 
 def test_batch_fraction_policy():
     from kancoin.adapters import MIN_IMAGE_BATCH, AudioKind, ImageKind
-    from kancoin.bitstream import ImageInfo
-    from kancoin.codec import EncodeConfig, _batch_fraction
+    from kancoin.config import EncodeConfig
     from kancoin.fit import SamplerOptions
     from kancoin.models import KanSpec, SirenSpec
+    from kancoin.plan import batch_fraction
     from kancoin.presets import get_preset
+    from kancoin.signals import ImageInfo
 
     preset = get_preset("default")
     kodak = ImageKind(ImageInfo(height=512, width=768, channels=3))
@@ -150,13 +151,13 @@ def test_batch_fraction_policy():
     siren = SirenSpec(in_features=2, out_features=3, layers=2, width=8)
     kan = KanSpec(in_features=2, out_features=3, layers=2, width=8)
     config = EncodeConfig()
-    assert _batch_fraction(config, kodak, siren, preset) == preset.batch_fraction
-    assert _batch_fraction(config, small, siren, preset) * 64 * 64 >= MIN_IMAGE_BATCH
-    assert _batch_fraction(config, kodak, kan, preset) == KanSpec.batch_fraction
-    assert _batch_fraction(config, kodak, siren, preset) < KanSpec.batch_fraction
-    paper = EncodeConfig(sampler="nint", sampler_options=SamplerOptions(nint_mode="paper"))
-    assert _batch_fraction(paper, kodak, siren, preset) == 0.2
-    assert _batch_fraction(EncodeConfig(batch_fraction=0.5), kodak, kan, preset) == 0.5
+    assert batch_fraction(kodak, config, preset, siren) == preset.batch_fraction
+    assert batch_fraction(small, config, preset, siren) * 64 * 64 >= MIN_IMAGE_BATCH
+    assert batch_fraction(kodak, config, preset, kan) == KanSpec.batch_fraction
+    assert batch_fraction(kodak, config, preset, siren) < KanSpec.batch_fraction
+    paper = EncodeConfig.of(sampler="nint", sampler_options=SamplerOptions(nint_mode="paper"))
+    assert batch_fraction(kodak, paper, preset, siren) == 0.2
+    assert batch_fraction(kodak, EncodeConfig.of(batch_fraction=0.5), preset, kan) == 0.5
     audio_fraction = AudioKind.batch_fraction(None, siren, preset)
     assert audio_fraction == 0.2
     # the same coordinate passes whatever the fraction

@@ -19,7 +19,7 @@ from kancoin.kernels import (
     sine_layer_,
     use_native,
 )
-from kancoin.models import SirenSpec
+from kancoin.models import Siren, SirenSpec
 from kancoin.render import render
 
 KERNELS = [
@@ -119,8 +119,11 @@ def test_siren_fast_step_reuses_buffers_across_steps_and_shapes():
 
 
 def test_siren_fast_step_rejects_other_models():
-    with pytest.raises(TypeError, match="Siren"):
+    with pytest.raises(TypeError, match="SIREN step cannot train a Linear"):
         SirenFastStep()(nn.Linear(2, 3), torch.zeros(4, 2), torch.zeros(4, 3))
+    gauss = Siren(SirenSpec(2, 3, layers=2, width=8), activation=torch.cos)
+    with pytest.raises(TypeError, match="SIREN step"):  # a sine step would train sines
+        SirenFastStep()(gauss, torch.zeros(4, 2), torch.zeros(4, 3))
 
 
 def test_siren_fast_step_rejects_bad_settings():
@@ -177,21 +180,24 @@ def test_select_step():
     assert select_step(model, cpu, "autograd") is autograd_step
     assert select_step(model, torch.device("cuda")) is autograd_step
     assert isinstance(select_step(_Mlp(), cpu), ChunkedAutogradStep)
-    assert any(cls.__name__ == "Siren" for cls in FAST_STEPS)
+    assert FAST_STEPS["siren"] is SirenFastStep
     with pytest.raises(ValueError, match="step"):
         select_step(model, cpu, "magic")
     with pytest.raises(ValueError, match="step"):
         FitConfig(step="magic")
 
 
-def test_select_step_prefers_the_model_hook():
+def test_select_step_follows_the_model_step_kind(monkeypatch):
     marker = ChunkedAutogradStep(chunk=7)
 
-    class WithHook(_Mlp):
-        def fast_step(self):
-            return marker
+    class WithKind(_Mlp):
+        def step_kind(self):
+            return "marked"
 
-    assert select_step(WithHook(), torch.device("cpu")) is marker
+    monkeypatch.setitem(FAST_STEPS, "marked", lambda: marker)
+    assert select_step(WithKind(), torch.device("cpu")) is marker
+    cosine = Siren(SirenSpec(2, 3, layers=2, width=8), activation=torch.cos)
+    assert isinstance(select_step(cosine, torch.device("cpu")), ChunkedAutogradStep)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -265,8 +271,8 @@ def test_render_equals_the_model(count):
 
 
 def test_encode_config_rejects_unknown_step():
-    from kancoin.codec import EncodeConfig
+    from kancoin.config import EncodeConfig
     from kancoin.errors import UsageError
 
     with pytest.raises(UsageError, match="step"):
-        EncodeConfig(step="magic")
+        EncodeConfig.of(step="magic")

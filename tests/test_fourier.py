@@ -11,13 +11,12 @@ import torch
 
 import kancoin
 from kancoin import bitstream, rate
-from kancoin.bitstream import ImageInfo
 from kancoin.cli import main
 from kancoin.fit.select import select_step
 from kancoin.fit.steps import autograd_step
 from kancoin.models import FourierSpec, spec_class, spec_class_by_name
 from kancoin.render import render
-from kancoin.signals import psnr, to_uint8
+from kancoin.signals import ImageInfo, psnr, to_uint8
 from tests.conftest import smooth_image
 
 

@@ -15,12 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kancoin
-from kancoin import bitstream, codec, grid_codec, latents
+import kancoin.kernels
+from kancoin import bitstream, decoder, grid_codec, latents
+from kancoin.config import EncodeConfig
 from kancoin.errors import FormatError, UsageError
 from kancoin.models import GridSpec, spec_class
 from kancoin.signals import to_uint8
 
-GOLDEN = REPO / "tests" / "data" / "grid_golden.inr"
+GOLDEN = REPO / "tests" / "data" / "golden" / "v1" / "grid-rgb.inr"
 # sha256 of the golden file's 8-bit decode at 1x (regenerate only with a format change)
 GOLDEN_DECODED_SHA256 = "ed2c141fb26e3e5b1cd3f8b231c1a56804b1f36d63a80c3f5e8202db8f419c07"
 
@@ -182,7 +184,7 @@ def test_identical_pixels_with_one_and_two_threads_and_without_native_kernels(
         one = kancoin.decode(result.data, scale=1.5)
         torch.set_num_threads(2)
         two = kancoin.decode(result.data, scale=1.5)
-        monkeypatch.setattr(kancoin.render, "use_native", lambda *a, **k: False)
+        monkeypatch.setattr(kancoin.kernels, "native_available", lambda: False)
         plain = kancoin.decode(result.data, scale=1.5)
     finally:
         torch.set_num_threads(before)
@@ -192,7 +194,7 @@ def test_identical_pixels_with_one_and_two_threads_and_without_native_kernels(
 
 def test_payload_report_splits_the_rate(grid_file):
     _, result = grid_file
-    header, payload = codec.read_file(result.data)
+    header, payload = decoder.read_file(result.data)
     report = grid_codec.payload_report(header, payload)
     assert len(report["latent_bits_per_level"]) == header.spec.levels
     assert report["network_bits"] + report["latent_bits"] + 32 == 8 * len(payload)
@@ -250,7 +252,7 @@ def test_golden_file_decodes_to_the_recorded_pixels():
     """A 48x32 file with a context model (written by the first grid session): old files
     keep decoding to the same pixels."""
     data = GOLDEN.read_bytes()
-    header, payload = codec.read_file(data)
+    header, payload = decoder.read_file(data)
     assert header.spec.context_hidden == 4
     assert grid_codec.payload_report(header, payload)["latent_bits_per_level"][0] == 2702.2
     decoded = to_uint8(kancoin.decode(data))
@@ -279,21 +281,21 @@ def test_cli_encode_info_decode_at_another_size(capsys, image_file, tmp_path):
 
 def test_spec_sizes_its_networks_for_the_budget():
     spec = GridSpec(in_features=2, out_features=3, height=512, width=768)
-    large = spec.size_for(0.3 * 512 * 768, 9.0)
-    small = spec.size_for(20_000, 9.0)
+    large = spec.size_for_budget(0.3 * 512 * 768, 9.0)
+    small = spec.size_for_budget(20_000, 9.0)
     assert (large.hidden, large.context_hidden) == (16, 16)
     assert small.num_network_params() < large.num_network_params()
-    assert spec.size_for(None, 9.0) == spec
+    assert spec.size_for_budget(None, 9.0) == spec
     assert large.num_params() == large.num_network_params() + large.num_latents()
     assert large.macs_per_pixel() <= 2000  # the issue's decoder budget
 
 
 def test_an_image_with_more_latents_than_a_file_holds_is_refused_before_training():
     from kancoin import adapters
-    from kancoin.bitstream import ImageInfo
     from kancoin.errors import InputError
+    from kancoin.signals import ImageInfo
 
     kind = adapters.ImageKind(ImageInfo(4000, 4000, 3), np.zeros((1, 1, 3), np.float32))
-    config = codec.EncodeConfig(model="grid", bpp=0.3, steps=1)
+    config = EncodeConfig().with_options(model="grid", bpp=0.3, steps=1)
     with pytest.raises(InputError):
         grid_codec.encode(kind, config, 0.3 * 4000 * 4000, torch.device("cpu"))

@@ -11,13 +11,12 @@ from PIL import Image
 
 import kancoin
 from kancoin import bitstream, rate
-from kancoin.bitstream import ImageInfo
 from kancoin.cli import main
 from kancoin.fit.select import select_step
 from kancoin.fit.steps import ChunkedAutogradStep, autograd_step
 from kancoin.models import KanSpec, spec_class, spec_class_by_name
 from kancoin.models.kan import KANLinear, bspline_bases
-from kancoin.signals import psnr, to_uint8
+from kancoin.signals import ImageInfo, psnr, to_uint8
 from tests.conftest import smooth_image
 
 grids = st.tuples(
@@ -196,12 +195,12 @@ def test_rate_plan_keeps_kan_shallow():
     info = ImageInfo(height=512, width=768, channels=3)
     budget = 0.3 * info.samples
     spec = rate.plan(
-        KanSpec(2, 3), info, budget, max_layers=8, bits_per_param=rate.BITS_PER_PARAM["kan"]
+        KanSpec(2, 3), info, budget, max_layers=8, bits_per_param=KanSpec.bits_per_param
     )
     assert spec.layers == KanSpec.plan_max_layers
-    assert rate.expected_bits(spec, info, rate.BITS_PER_PARAM["kan"]) <= budget
+    assert rate.expected_bits(spec, info, KanSpec.bits_per_param) <= budget
     wider = spec.replace(width=spec.width + 1)
-    assert rate.expected_bits(wider, info, rate.BITS_PER_PARAM["kan"]) > budget
+    assert rate.expected_bits(wider, info, KanSpec.bits_per_param) > budget
 
 
 def test_kan_round_trip_through_the_codec():

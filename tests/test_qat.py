@@ -3,10 +3,11 @@ import pytest
 import torch
 
 import kancoin
-from kancoin import codec
+from kancoin import encoder
 from kancoin.fit import FitConfig, fit
 from kancoin.fit.qat import StraightThrough
 from kancoin.models import SirenSpec
+from kancoin.presets import PRESETS
 from kancoin.signals import image_grid
 from tests.conftest import smooth_image
 
@@ -77,13 +78,13 @@ def test_negative_fine_tuning_steps_are_refused():
 def _fit_calls(monkeypatch, **options) -> list[FitConfig]:
     """The configs of every fit an encode runs: the fit itself, then any fine-tuning."""
     calls = []
-    real_fit = codec.fit
+    real_fit = encoder.fit
 
     def recording_fit(model, coords, targets, config, **kwargs):
         calls.append(config)
         return real_fit(model, coords, targets, config, **kwargs)
 
-    monkeypatch.setattr(codec, "fit", recording_fit)
+    monkeypatch.setattr(encoder, "fit", recording_fit)
     kancoin.encode(smooth_image(16, 16), **options)
     return calls
 
@@ -92,7 +93,7 @@ def test_presets_fine_tune_siren_images_for_a_tenth_of_the_fit(monkeypatch):
     fit_config, tuning = _fit_calls(monkeypatch, bpp=8.0, steps=50, preset="fast")
     assert fit_config.steps == 50
     assert tuning.steps == 5
-    assert tuning.lr == pytest.approx(fit_config.lr * codec.QAT_LR_RATIO)
+    assert tuning.lr == pytest.approx(fit_config.lr * PRESETS["fast"].phases[1].lr_ratio)
     summary = kancoin.encode(smooth_image(16, 16), bpp=8.0, steps=50).summary()
     assert (summary["steps"], summary["qat_steps"], summary["rollbacks"]) == (50, 5, 0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from conftest import kodak_path
 from PIL import Image
 
 from kancoin.cli import main
+from kancoin.errors import UsageError
 from kancoin.models import MODEL_SPECS
 from kancoin.rd import SweepConfig, available_codecs, run_sweep
 from kancoin.rd.baselines import (
@@ -370,7 +372,7 @@ def test_cli_sweeps_siren_and_baselines_on_tiny_images(capsys, tmp_path, image_f
     argv = ["rd", source, "--bpp", "6,8", "--codecs", "siren,jpeg2000,jpeg", "-o", out]
     code, stdout, err = run_cli(capsys, *argv, "--steps", "3", "--preset", "fast")
     assert code == 0, err
-    assert "tiny.png" in err and "[1/1] tiny.png done" in err  # progress per image
+    assert "[1/6] tiny.png  siren" in err and "[6/6] tiny.png  jpeg" in err  # progress per row
     assert "siren vs jpeg2000" in stdout
     document = json.loads((out / "siren.json").read_text())
     assert set(document["results"]) == SCHEMA_RESULTS
@@ -395,7 +397,7 @@ def test_cli_workers_share_the_images(capsys, tmp_path, two_images):
         "--workers", "2",
     )  # fmt: skip
     assert code == 0, err
-    assert {"[1/2]", "[2/2]"} <= {word for word in err.split() if word.startswith("[")}
+    assert {"[1/4]", "[4/4]"} <= {word for word in err.split() if word.startswith("[")}
     assert len(load_rows(out / ROWS_FILE)) == 4
 
 
@@ -441,3 +443,37 @@ def test_make_rd_kodak_script_runs_every_kodak_image(tmp_path, monkeypatch, caps
     run_notes = (out / "RUN.md").read_text()
     assert "scripts/rd_kodak.py" in run_notes and "24 from" in run_notes
     assert json.loads((out / "jpeg2000.json").read_text())["images"] == 24
+
+
+def test_a_row_that_crashes_is_recorded_and_retried_on_the_next_run(
+    tmp_path, two_images, monkeypatch
+):
+    calls = []
+    original = JpegCodec.run
+
+    def crashes_once(self, image, target, stream):
+        calls.append(target)
+        if len(calls) == 1:
+            raise RuntimeError("out of file handles")
+        return original(self, image, target, stream)
+
+    monkeypatch.setattr(JpegCodec, "run", crashes_once)
+    config = SweepConfig(targets=(0.5, 1.0), codecs=("jpeg",))
+    logs: list[str] = []
+    run_sweep(two_images, tmp_path / "out", config, log=logs.append)  # the sweep goes on
+    rows = load_rows(tmp_path / "out" / ROWS_FILE)
+    failed = [row for row in rows.values() if "error" in row]
+    assert len(rows) == 4 and len(failed) == 1
+    assert failed[0]["retry"] and failed[0]["error"] == "RuntimeError: out of file handles"
+    assert any("1 of 4 rows failed" in line for line in logs)
+    run_sweep(two_images, tmp_path / "out", config, log=lambda _: None)
+    assert len(calls) == 4 + 1  # only the crashed row ran again
+    assert not any("error" in row for row in load_rows(tmp_path / "out" / ROWS_FILE).values())
+
+
+def test_engine_ray_without_ray_installed_is_one_clear_error(monkeypatch):
+    from kancoin.engines import make_engine
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(UsageError, match=r"pip install 'kancoin\[ray\]'"):
+        make_engine("ray")

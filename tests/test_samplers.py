@@ -194,13 +194,14 @@ ALL_CONFIGS = [
     ("full", None),
     ("uniform", None),
     ("error", None),
+    ("importance", None),
     ("nint", SamplerOptions(nint_mode="paper")),
     ("nint", SamplerOptions(nint_mode="importance", nint_leverage_every=5)),
 ]
 
 
 def test_registry_holds_every_sampler():
-    assert set(SAMPLERS) == {"full", "uniform", "error", "nint"}
+    assert set(SAMPLERS) == {"full", "uniform", "error", "importance", "nint"}
 
 
 @pytest.mark.parametrize(("name", "options"), ALL_CONFIGS)
@@ -273,8 +274,12 @@ def test_nint_paper_batch_shares():
     assert sampler._ntk_indices.shape[0] == 0
 
 
-def test_nint_importance_batches_are_weighted():
-    batches = run_sampler("nint", seed=0, options=SamplerOptions(nint_mode="importance"))
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("importance", None), ("nint", SamplerOptions(nint_mode="importance"))],
+)
+def test_importance_batches_are_weighted(name, options):
+    batches = run_sampler(name, seed=0, options=options)
     for batch in batches:
         assert batch.weights is not None and bool((batch.weights > 0).all())
         assert batch.indices.unique().shape == batch.indices.shape
@@ -283,7 +288,7 @@ def test_nint_importance_batches_are_weighted():
 
 def test_nint_leverage_is_measured_on_a_pool_and_bounded():
     context = context_for()
-    options = SamplerOptions(nint_leverage_every=3, nint_leverage_pool=0.5)
+    options = SamplerOptions(nint_mode="importance", nint_leverage_every=3, nint_leverage_pool=0.5)
     sampler = make_sampler("nint", 400, fraction=0.2, generator=torch.Generator(), options=options)
     sampler.select(0, context)
     measured = sampler.leverage != 1.0
@@ -321,7 +326,14 @@ def smooth(height: int = 12, width: int = 16) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("name", "mode"),
-    [("full", None), ("uniform", None), ("error", None), ("nint", "paper"), ("nint", None)],
+    [
+        ("full", None),
+        ("uniform", None),
+        ("error", None),
+        ("importance", None),
+        ("nint", "paper"),
+        ("nint", "importance"),
+    ],
 )
 def test_every_sampler_encodes(name, mode):
     options = {} if mode is None else {"sampler_options": SamplerOptions(nint_mode=mode)}
@@ -342,6 +354,50 @@ def test_cli_sampler_choices(image_file, tmp_path, capsys):
     assert code == 0 and out.is_file()
     assert main(["encode", str(path), "--sampler", "bogus", "-q"]) == 2
     capsys.readouterr()
+
+
+def test_the_importance_sampler_does_not_touch_the_ntk(monkeypatch):
+    """`importance` draws by residual alone: the name says what it does."""
+    import kancoin.fit.nint
+
+    def no_ntk(*args, **kwargs):
+        raise AssertionError("the importance sampler computed NTK scores")
+
+    monkeypatch.setattr(kancoin.fit.nint, "ntk_scores", no_ntk)
+    assert kancoin.EncodeConfig().training.sampler == "importance"
+    kancoin.encode(smooth(), bpp=4.0, steps=12, preset="fast")
+    with pytest.raises(AssertionError, match="NTK"):
+        kancoin.encode(smooth(), bpp=4.0, steps=12, preset="fast", sampler="nint")
+
+
+@pytest.mark.parametrize(
+    ("args", "used", "note"),
+    [
+        (["--sampler", "nint"], ("nint", "paper"), "--sampler importance"),
+        (["--nint-mode", "importance"], ("nint", "importance"), "deprecated"),
+        (["--sampler", "importance"], ("importance", "paper"), None),
+        ([], ("importance", "paper"), None),
+    ],
+)
+def test_cli_sampler_spellings(image_file, tmp_path, capsys, monkeypatch, args, used, note):
+    import kancoin.cli
+
+    original = kancoin.encoder.encode
+    captured = {}
+
+    def capture(*a, **kw):
+        captured.update(kw)
+        return original(*a, **kw)
+
+    monkeypatch.setattr(kancoin.cli.encoder, "encode", capture)
+    path = image_file(12, 16)
+    common = ["--bpp", "4", "--steps", "3", "--preset", "fast", "-q", "-o", str(tmp_path / "x.inr")]
+    assert main(["encode", str(path), *common, *args]) == 0
+    err = capsys.readouterr().err
+    config = captured["config"]
+    training = config.training
+    assert (training.sampler, training.sampler_options.nint_mode) == used
+    assert (note in err) if note else "note:" not in err
 
 
 # --- the bench's arithmetic -----------------------------------------------------------

@@ -1,6 +1,7 @@
 """Fitting a network to a signal: the loop, the samplers, and the step implementations."""
 
-from kancoin.fit.nint import NintSampler  # importing it registers the `nint` sampler
+from kancoin.fit.importance import ImportanceSampler  # importing registers `importance`
+from kancoin.fit.nint import NintSampler  # and `nint`
 from kancoin.fit.samplers import SAMPLERS, Sampler, SamplerOptions, make_sampler
 from kancoin.fit.steps import autograd_step
 from kancoin.fit.trainer import FitConfig, FitResult, fit
@@ -9,6 +10,7 @@ __all__ = [
     "SAMPLERS",
     "FitConfig",
     "FitResult",
+    "ImportanceSampler",
     "NintSampler",
     "Sampler",
     "SamplerOptions",

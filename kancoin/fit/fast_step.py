@@ -18,7 +18,6 @@ import torch
 from torch import Tensor, nn
 
 from kancoin.kernels import mul_column_sums_, sine_layer_, use_native
-from kancoin.models.siren import Siren
 from kancoin.parallel import ChunkThreads
 
 DEFAULT_CHUNK = 4096  # coordinates per chunk: its activations stay in the core's caches
@@ -64,8 +63,9 @@ class SirenFastStep:
     def __call__(
         self, model: nn.Module, coords: Tensor, targets: Tensor, weights: Tensor | None = None
     ) -> Tensor:
-        if not isinstance(model, Siren):
-            raise TypeError(f"SirenFastStep needs a Siren, got {type(model).__name__}")
+        step_kind = getattr(model, "step_kind", None)
+        if step_kind is None or step_kind() != "siren":
+            raise TypeError(f"the SIREN step cannot train a {type(model).__name__}")
         coords, targets = model.encode(coords).contiguous(), targets.contiguous()
         count, channels = targets.shape
         chunk = min(self.chunk, max(1, count))

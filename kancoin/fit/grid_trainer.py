@@ -104,8 +104,7 @@ def fit_grid(
     height, width, channels = image.shape
     pixels = height * width
     targets = image.reshape(-1, channels)
-    with torch.no_grad():  # start from the mean colour: the first steps then learn detail
-        model.synthesis[-1].bias.copy_(targets.mean(dim=0))
+    model.init_output(targets.mean(dim=0))  # the first steps then learn detail
     optimizer = torch.optim.Adam(
         [
             {"params": list(model.latents), "lr": config.lr_latents},

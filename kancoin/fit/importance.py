@@ -1,4 +1,5 @@
-"""Drawing a batch in proportion to scores, with weights that keep the gradient unbiased.
+"""Drawing a batch in proportion to scores, with weights that keep the gradient unbiased;
+and the sampler that does so by residual (`importance`, the default).
 
 A batch drawn with unequal chances over-trains the coordinates it favours. Weighting each
 drawn coordinate's loss by the inverse of its chance (Horvitz-Thompson) makes the batch loss,
@@ -16,7 +17,7 @@ import math
 
 import torch
 
-from kancoin.fit.samplers import Batch
+from kancoin.fit.samplers import Batch, FitContext, Sampler, register
 
 
 def inclusion_chances(scores: torch.Tensor, size: int, mix: float) -> torch.Tensor:
@@ -57,3 +58,39 @@ def importance_batch(
     else:
         weights = indices.shape[0] / (num * chances[indices].double())
     return Batch(indices=indices.to(device), weights=weights.float().to(device))
+
+
+@register
+class ImportanceSampler(Sampler):
+    """Residual importance sampling, kancoin's default: each coordinate joins the batch with a
+    chance that is `importance_mix` even and the rest in proportion to its last known residual,
+    weighted by the inverse of that chance (importance_batch). The residuals come free from
+    each step's own errors on the coordinates it trained on; no extra pass over the signal.
+    docs/SAMPLING.md has the measurements (+0.4 to +1.5 dB over uniform batches at equal time).
+    """
+
+    name = "importance"
+
+    def __init__(self, num_coords: int, **kw):
+        super().__init__(num_coords, **kw)
+        self.residual = torch.ones(num_coords)
+
+    def select(self, step: int, context: FitContext) -> Batch:
+        if step == 0:
+            # before any step the network outputs about the signal's mean (init_output)
+            self.residual = (context.targets - context.targets.mean(dim=0)).norm(dim=1).cpu()
+        return importance_batch(
+            self.scores(step, context),
+            self.batch_size,
+            mix=self.options.importance_mix,
+            generator=self.generator,
+            device=context.coords.device,
+        )
+
+    def scores(self, step: int, context: FitContext) -> torch.Tensor:
+        """What a coordinate's chance is proportional to (beyond the even share)."""
+        return self.residual
+
+    def observe(self, batch: Batch, sq_err: torch.Tensor) -> None:
+        if batch.indices is not None:
+            self.residual[batch.indices.cpu()] = sq_err.detach().sqrt().cpu()

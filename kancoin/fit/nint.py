@@ -1,20 +1,19 @@
-"""NINT: NTK-guided implicit neural teaching (Zhang et al., CVPR 2026), and kancoin's variant.
+"""NINT: NTK-guided implicit neural teaching (Zhang et al., CVPR 2026), and a CPU variant.
 
 The NINT score of coordinate i is |(K g)_i|: how far a full-gradient step would move the
 network's output there, counting both its own leverage and its coupling to every other
 coordinate (kancoin.fit.ntk computes it without forming K).
 
-`paper` mode follows the published method: each batch is a uniform share xi, an NTK share
-(1 - xi) exp(-lambda t / alpha) of top scores (recomputed every alpha rounds, the chosen
-coordinates kept in between) and the rest top residuals from a full pass every round.
+`paper` mode (the default) follows the published method: each batch is a uniform share xi,
+an NTK share (1 - xi) exp(-lambda t / alpha) of top scores (recomputed every alpha rounds,
+the chosen coordinates kept in between) and the rest top residuals from a full pass every
+round. It trains on 20 % batches, as published.
 
-`importance` mode is kancoin's: each coordinate joins the batch with a chance that is half
-even, half in proportion to its score, and its loss is weighted by the inverse of that chance,
-so the gradient stays unbiased (kancoin.fit.importance). The score is the residual, which each
-step reports for free for the coordinates it trained on, optionally times an NTK leverage
-|(K g)_i| / |g_i| measured by NINT's product on a random pool (`nint_leverage_every`). That
-leverage is off by default: on this project's CPU it measured no gain for its cost, and the
-paper's ranked selection lost to uniform sampling. docs/SAMPLING.md has the numbers.
+`importance` mode is kancoin's CPU variant: the `importance` sampler's unbiased Poisson
+batches (kancoin.fit.importance), with each residual score multiplied by an NTK leverage
+|(K g)_i| / |g_i| measured by NINT's product on a random pool every `nint_leverage_every`
+rounds. Neither mode is the default sampler: on this project's CPU the NTK term never paid
+for its cost (docs/SAMPLING.md has the numbers), and the default is `importance`.
 """
 
 from __future__ import annotations
@@ -23,16 +22,9 @@ import math
 
 import torch
 
-from kancoin.fit.importance import importance_batch
+from kancoin.fit.importance import ImportanceSampler
 from kancoin.fit.ntk import ntk_scores
-from kancoin.fit.samplers import (
-    Batch,
-    FitContext,
-    Sampler,
-    register,
-    residuals,
-    with_uniform,
-)
+from kancoin.fit.samplers import Batch, FitContext, register, residuals, with_uniform
 
 NINT_MODES = ("paper", "importance")
 PAPER_BATCH_FRACTION = 0.2  # the published setting; paper mode uses it unless told otherwise
@@ -41,7 +33,7 @@ LEVERAGE_CLAMP = 10.0  # relative leverage is kept within [1/c, c] of the pool m
 
 
 @register
-class NintSampler(Sampler):
+class NintSampler(ImportanceSampler):
     name = "nint"
 
     def __init__(self, num_coords: int, **kw):
@@ -52,17 +44,17 @@ class NintSampler(Sampler):
             )
         self._ntk_indices = torch.empty(0, dtype=torch.long)
         self._ntk_active = True
-        self.residual = torch.ones(num_coords)
         self.leverage = torch.ones(num_coords)
 
     def select(self, step: int, context: FitContext) -> Batch:
         if self.options.nint_mode == "paper":
             return self._paper(step, context)
-        return self._importance(step, context)
+        return super().select(step, context)
 
-    def observe(self, batch: Batch, sq_err: torch.Tensor) -> None:
-        if batch.indices is not None:
-            self.residual[batch.indices.cpu()] = sq_err.detach().sqrt().cpu()
+    def scores(self, step: int, context: FitContext) -> torch.Tensor:
+        if step % self.options.nint_leverage_every == 0:
+            self._measure_leverage(context)
+        return self.leverage * self.residual
 
     def ntk_share(self, step: int) -> float:
         """The paper's NTK share of a batch at round `step`."""
@@ -90,23 +82,6 @@ class NintSampler(Sampler):
         chosen = torch.cat([self._ntk_indices, top])
         chosen = with_uniform(chosen, size - chosen.shape[0], self.num_coords, self.generator)
         return Batch(indices=chosen.to(context.coords.device))
-
-    def _importance(self, step: int, context: FitContext) -> Batch:
-        o = self.options
-        if step == 0:
-            # before any step the network outputs about the signal's mean (init_output)
-            self.residual = (context.targets - context.targets.mean(dim=0)).norm(dim=1).cpu()
-        if o.nint_leverage_every and step % o.nint_leverage_every == 0:
-            self._measure_leverage(context)
-        # the per-step hot path: no extra pass over every coordinate when leverage is off
-        scores = self.leverage * self.residual if o.nint_leverage_every else self.residual
-        return importance_batch(
-            scores,
-            self.batch_size,
-            mix=o.nint_mix,
-            generator=self.generator,
-            device=context.coords.device,
-        )
 
     def _measure_leverage(self, context: FitContext) -> None:
         """NINT scores on a random pool, kept as leverage relative to the pool median."""

@@ -2,7 +2,8 @@
 
 A sampler returns indices (and optional importance weights, mean 1) for the step, and may
 observe the squared errors the step computed for those indices. Samplers register by name in
-SAMPLERS; `nint` lives in kancoin.fit.nint (imported by the package, so it is always there).
+SAMPLERS; `importance` lives in kancoin.fit.importance and `nint` in kancoin.fit.nint (both
+imported by the package, so they are always there).
 """
 
 from __future__ import annotations
@@ -21,29 +22,30 @@ class SamplerOptions:
     uniform_share (xi): share of each `error` or paper-NINT batch drawn uniformly at random.
     refresh_every (alpha): rounds between full score refreshes. ntk_decay (lambda): the NTK
     share of a paper-NINT batch is (1 - xi) exp(-lambda t / alpha).
-    nint_mode: "paper" (the published method) or "importance" (kancoin's, the default).
-    nint_mix: share of an importance batch spread evenly; the rest follows the scores.
-    nint_leverage_every: rounds between NTK leverage measurements (0: never, scores are the
-    residuals alone). nint_leverage_pool: share of coordinates measured each time.
+    importance_mix: share of an importance batch spread evenly; the rest follows the scores.
+    nint_mode: "paper" (the published method, the default) or "importance" (kancoin's CPU
+    variant: importance batches whose scores are residual x NTK leverage).
+    nint_leverage_every: rounds between NTK leverage measurements in nint's importance mode.
+    nint_leverage_pool: share of coordinates measured each time.
     docs/SAMPLING.md has the measurements behind the defaults.
     """
 
     uniform_share: float = 0.7
     refresh_every: int = 10
     ntk_decay: float = 1.0
-    nint_mode: str = "importance"
-    nint_mix: float = 0.5
-    nint_leverage_every: int = 0
+    importance_mix: float = 0.5
+    nint_mode: str = "paper"
+    nint_leverage_every: int = 25
     nint_leverage_pool: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.uniform_share <= 1.0:
             raise ValueError("uniform share must be in [0, 1]")
-        if not 0.0 <= self.nint_mix <= 1.0:
-            raise ValueError("nint mix must be in [0, 1]")
+        if not 0.0 <= self.importance_mix <= 1.0:
+            raise ValueError("importance mix must be in [0, 1]")
         if not 0.0 < self.nint_leverage_pool <= 1.0:
             raise ValueError("nint pool must be in (0, 1]")
-        if self.refresh_every < 1 or self.nint_leverage_every < 0:
+        if self.refresh_every < 1 or self.nint_leverage_every < 1:
             raise ValueError("refresh intervals must be positive")
         if self.ntk_decay < 0:
             raise ValueError("ntk decay must be non-negative")

@@ -1,8 +1,8 @@
 """Which step implementation trains a given model on a given device.
 
-A model family gets a hand-written step either by a `fast_step()` method returning a StepFn
-or by an entry in FAST_STEPS keyed by its class; anything else trains with chunked
-autograd on the CPU. On a GPU plain autograd over the whole batch is already fast.
+A model names the hand-written step it can use by `step_kind()` (the model contract,
+kancoin.models.base), looked up in FAST_STEPS; anything else trains with chunked autograd
+on the CPU. On a GPU plain autograd over the whole batch is already fast.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ from torch import nn
 
 from kancoin.fit.fast_step import SirenFastStep
 from kancoin.fit.steps import ChunkedAutogradStep, StepFn, autograd_step
-from kancoin.models.fourier import FourierSiren
-from kancoin.models.siren import Siren
 
 STEP_KINDS = ("fast", "autograd")
 
-FAST_STEPS: dict[type[nn.Module], Callable[[], StepFn]] = {
-    Siren: SirenFastStep,
-    FourierSiren: SirenFastStep,  # a SIREN on encoded coordinates (Siren.encode)
+# step kind (CodedModel.step_kind) -> its step
+FAST_STEPS: dict[str, Callable[[], StepFn]] = {
+    "siren": SirenFastStep,  # sine layers on model.encode(coords)
 }
 
 
@@ -31,10 +29,8 @@ def select_step(model: nn.Module, device: torch.device, kind: str = "fast") -> S
         raise ValueError(f"unknown step {kind!r} (have: {', '.join(STEP_KINDS)})")
     if kind == "autograd" or device.type != "cpu":
         return autograd_step
-    hook = getattr(model, "fast_step", None)
-    if callable(hook):
-        return hook()
-    factory = FAST_STEPS.get(type(model))
+    step_kind = getattr(model, "step_kind", None)
+    factory = FAST_STEPS.get(step_kind()) if step_kind is not None else None
     if factory is not None:
         return factory()
     spec = getattr(model, "spec", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kancoin.models.base import HeaderField, ModelSpec
 from kancoin.models.fourier import FourierSiren, FourierSpec
+from kancoin.models.gauss import GaussSpec
 from kancoin.models.grid import GridModel, GridSpec
 from kancoin.models.kan import Kan, KanSpec
 from kancoin.models.siren import Siren, SirenSpec
@@ -13,6 +14,7 @@ MODEL_SPECS: dict[int, type[ModelSpec]] = {
     SirenSpec.model_id: SirenSpec,
     KanSpec.model_id: KanSpec,
     FourierSpec.model_id: FourierSpec,
+    GaussSpec.model_id: GaussSpec,
     GridSpec.model_id: GridSpec,
 }
 

@@ -1,23 +1,24 @@
-"""What every model family provides so the container and codec can treat them alike."""
+"""The model contract: what every coded model family provides, so that the container, the
+fit, the rate plan and the renderer treat all families alike.
+
+A family is a `ModelSpec` (hyperparameters that fix the network's shape, written in the
+.inr header, and how to size itself for a bit budget) and a `CodedModel` (the network: its
+coded tensors in bitstream order, its evaluation at coordinates, and optional hooks for a
+faster training step or renderer). Nothing outside kancoin/models/ looks at the concrete
+class: a new family is one module plus one line in kancoin/models/__init__.py.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class HeaderField:
-    """One hyperparameter as written in the .inr header: bitstring type and allowed range."""
-
-    name: str
-    fmt: str  # bitstring token, e.g. "uint:8" or "floatle:32"
-    low: float
-    high: float
+from kancoin.fields import HeaderField
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class ModelSpec:
     batch_fraction: ClassVar[float | None] = None
     # whether presets fine-tune the rounded network (their qat_share) for this family
     fine_tunes_quantized: ClassVar[bool] = True
+    # coded bits per parameter the rate plan aims at for images (docs/RD.md)
+    bits_per_param: ClassVar[float] = 7.0
 
     in_features: int
     out_features: int
@@ -47,7 +50,7 @@ class ModelSpec:
         payload_report; kancoin.grid_codec), or None for the shared per-tensor path."""
         return None
 
-    def build(self) -> nn.Module:
+    def build(self) -> CodedModel:
         raise NotImplementedError
 
     def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -79,6 +82,64 @@ class ModelSpec:
 
     def replace(self, **changes) -> ModelSpec:
         return dataclasses.replace(self, **changes)
+
+    def size_for(
+        self,
+        budget_bits: float,
+        *,
+        overhead_bits: Callable[[ModelSpec], float],
+        bits_per_param: float,
+        max_layers: int,
+        networks: int = 1,
+    ) -> ModelSpec:
+        """This spec resized so that `networks` copies fit `budget_bits`: overhead_bits(spec)
+        (header, CRC, coder slack) plus bits_per_param per parameter. The default searches
+        depth x width, as coordinate MLPs are sized (kancoin.models.sizing); families shaped
+        otherwise override it. Raises SizeError when nothing fits."""
+        from kancoin.models.sizing import layers_by_width
+
+        return layers_by_width(
+            self,
+            budget_bits,
+            overhead_bits=overhead_bits,
+            bits_per_param=bits_per_param,
+            max_layers=max_layers,
+            networks=networks,
+        )
+
+
+class CodedModel(nn.Module):
+    """A network whose `coded_tensors()` are what the file stores, in bitstream order.
+
+    forward(coords) evaluates it at (N, in_features) coordinates in [-1, 1]. Optional hooks
+    return None unless a family has something faster than autograd and its own forward.
+    """
+
+    spec: ModelSpec
+
+    def coded_tensors(self) -> list[nn.Parameter]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def init_output(self, mean: torch.Tensor) -> None:
+        """Start the output at the signal's mean (families without an output bias: no-op)."""
+
+    def step_kind(self) -> str | None:
+        """The hand-written training step this model can use (kancoin.fit.select.FAST_STEPS),
+        or None for chunked autograd."""
+        return None
+
+    def native_forward(self, coords: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """A faster forward for rendering coordinates like `coords` (same math), or None."""
+        return None
+
+
+class SizeError(ValueError):
+    """No shape of a family fits a bit budget (the rate plan turns it into a RateError)."""
+
+    def __init__(self, message: str, smallest_bits: float):
+        super().__init__(message)
+        self.smallest_bits = smallest_bits
 
 
 def coded_tensors(model: nn.Module) -> list[torch.Tensor]:

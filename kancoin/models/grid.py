@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kancoin.latents import FEATURES, ContextNet
-from kancoin.models.base import HeaderField, ModelSpec
+from kancoin.models.base import CodedModel, HeaderField, ModelSpec
 
 ACTIVATIONS = ("relu", "gelu", "sine")
 UPSAMPLING = ("bilinear", "bicubic")
@@ -34,6 +34,7 @@ class GridSpec(ModelSpec):
     model_id: ClassVar[int] = 4
     name: ClassVar[str] = "grid"
     fine_tunes_quantized: ClassVar[bool] = False
+    bits_per_param: ClassVar[float] = 9.0  # the networks' weights; latents apart
     header_fields: ClassVar[tuple[HeaderField, ...]] = (
         HeaderField("height", "uint:16", 1, 65535),
         HeaderField("width", "uint:16", 1, 65535),
@@ -60,7 +61,20 @@ class GridSpec(ModelSpec):
 
         return grid_codec
 
-    def size_for(self, budget_bits: float | None, bits_per_weight: float) -> GridSpec:
+    def size_for(
+        self,
+        budget_bits: float,
+        *,
+        overhead_bits=None,
+        bits_per_param: float | None = None,
+        max_layers: int | None = None,
+        networks: int = 1,
+    ) -> GridSpec:
+        """The model contract's sizing hook: the networks' share of the budget decides
+        (`size_for_budget`); depth is not searched, so max_layers does not apply."""
+        return self.size_for_budget(budget_bits, bits_per_param or self.bits_per_param)
+
+    def size_for_budget(self, budget_bits: float | None, bits_per_weight: float) -> GridSpec:
         """The largest networks of SIZE_LADDER whose weights take at most NETWORK_SHARE
         of the budget (the smallest when none does): latents should carry the rate."""
         if budget_bits is None:
@@ -129,7 +143,7 @@ class GridSpec(ModelSpec):
         return GridModel(self)
 
 
-class GridModel(nn.Module):
+class GridModel(CodedModel):
     """Latents, synthesis and the float twin of the context model."""
 
     def __init__(self, spec: GridSpec):
@@ -152,6 +166,10 @@ class GridModel(nn.Module):
         for layer in self.synthesis:
             out += [layer.weight, layer.bias]
         return out + self.context.coded_tensors()
+
+    @torch.no_grad()
+    def init_output(self, mean: torch.Tensor) -> None:
+        self.synthesis[-1].bias.copy_(mean)
 
     def network_parameters(self) -> list[nn.Parameter]:
         return list(self.synthesis.parameters()) + list(self.context.parameters())

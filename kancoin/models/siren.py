@@ -1,15 +1,24 @@
-"""SIREN (Sitzmann et al. 2020) as used by COIN: sine layers, then a linear output."""
+"""SIREN (Sitzmann et al. 2020) as used by COIN: sine layers, then a linear output.
+
+`Siren` is also the coordinate MLP other activations build on: it takes its activation as a
+parameter, and only with the sine does it offer the hand-written training step and the
+native renderer (both compute sines).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-from kancoin.models.base import HeaderField, ModelSpec
+from kancoin.kernels import sin_, use_native
+from kancoin.models.base import CodedModel, HeaderField, ModelSpec
+
+Activation = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -49,25 +58,31 @@ class SirenSpec(ModelSpec):
         return f"siren {self.layers}x{self.width} (w0 {self.w0_first:g}/{self.w0:g})"
 
 
-class Siren(nn.Module):
-    """Weights kept as plain parameter lists so fast steps can address them directly."""
+class Siren(CodedModel):
+    """h = activation(w0 (W h + b)) per hidden layer, then a linear output. Weights are kept
+    as plain parameter lists so fast steps can address them directly."""
 
-    def __init__(self, spec: SirenSpec):
+    def __init__(self, spec: SirenSpec, activation: Activation = torch.sin):
         super().__init__()
         self.spec = spec
+        self.activation = activation
         shapes = spec.tensor_shapes()
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for i in range(0, len(shapes), 2):
             out_dim, in_dim = shapes[i][1]
             weight = torch.empty(out_dim, in_dim)
-            # SIREN init: the first layer spans the input; later ones keep sin's input ~U(-1, 1)
-            bound = 1.0 / in_dim if i == 0 else math.sqrt(6.0 / in_dim) / spec.w0
+            bound = self.weight_bound(i // 2, in_dim)
             nn.init.uniform_(weight, -bound, bound)
             bias = torch.empty(out_dim)
             nn.init.uniform_(bias, -1.0 / math.sqrt(in_dim), 1.0 / math.sqrt(in_dim))
             self.weights.append(nn.Parameter(weight))
             self.biases.append(nn.Parameter(bias))
+
+    def weight_bound(self, layer: int, in_dim: int) -> float:
+        """Initial weights are U(-bound, bound). SIREN's: the first layer spans the input;
+        later ones keep sin's input ~U(-1, 1)."""
+        return 1.0 / in_dim if layer == 0 else math.sqrt(6.0 / in_dim) / self.spec.w0
 
     def frequencies(self) -> list[float]:
         """The w0 each sine layer multiplies its pre-activation by."""
@@ -85,8 +100,28 @@ class Siren(nn.Module):
         ):
             h = torch.addmm(bias, h, weight.t())
             if i < last:
-                h = torch.sin(w0 * h)
+                h = self.activation(w0 * h)
         return h
+
+    def step_kind(self) -> str | None:
+        return "siren" if self.activation is torch.sin else None
+
+    def native_forward(self, coords: torch.Tensor):
+        """The forward with the C sine kernel (kancoin.kernels), where it is built."""
+        if self.activation is not torch.sin or not use_native("auto", coords):
+            return None
+        weights = [w.detach() for w in self.weights]
+        biases = [b.detach() for b in self.biases]
+        frequencies = self.frequencies()
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            h = self.encode(x)
+            for weight, bias, w0 in zip(weights, biases, frequencies, strict=False):
+                h = torch.addmm(bias, h, weight.t(), beta=w0, alpha=w0)  # w0 (h W^T + b)
+                sin_(h, native=True)
+            return torch.addmm(biases[-1], h, weights[-1].t())
+
+        return forward
 
     @torch.no_grad()
     def init_output(self, mean: torch.Tensor) -> None:

@@ -7,19 +7,20 @@ the rows at the end (kancoin.rd.report).
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
-import multiprocessing
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np
 
+from kancoin.engines import ENGINES, make_engine
 from kancoin.errors import InputError, OutputError, UsageError
+from kancoin.fileio import write_bytes_atomic
 from kancoin.presets import PRESETS
 from kancoin.rd import report
 from kancoin.rd.baselines import Jpeg2000Codec, JpegCodec
@@ -53,6 +54,8 @@ class SweepConfig:
     workers: int = 1
     threads: int | None = None  # torch threads per worker; default: cores / workers
     force: bool = False  # recompute rows that are already done
+    engine: str = "local"  # where rows run: kancoin.engines (local pool or a Ray cluster)
+    ray_address: str | None = None  # with engine "ray": None joins $RAY_ADDRESS or starts one
 
     def __post_init__(self) -> None:
         if not self.targets or any(not 0 < t <= 64 for t in self.targets):
@@ -78,13 +81,18 @@ class SweepConfig:
             raise UsageError("--workers must be at least 1")
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads must be at least 1")
+        if self.engine not in ENGINES:
+            raise UsageError(f"unknown engine {self.engine!r} (have: {', '.join(ENGINES)})")
 
     def codec_names(self) -> tuple[str, ...]:
         return self.codecs if self.codecs is not None else tuple(available_codecs())
 
     def threads_per_worker(self) -> int | None:
+        """Torch threads per row; a Ray task asks for that many CPUs (one, unless told)."""
+        if self.engine == "ray":
+            return self.threads or 1
         if self.threads is not None or self.workers == 1:
-            return self.threads  # one worker: torch's default, all cores
+            return self.threads  # one local worker: torch's default, all cores
         return max(1, (os.cpu_count() or 1) // self.workers)
 
     def build_codecs(self) -> list[Codec]:
@@ -116,12 +124,6 @@ class SourceImage:
     height: int
 
 
-@dataclass(frozen=True)
-class Job:
-    codec: Codec
-    target_bpp: float
-
-
 def parse_rates(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(part) for part in text.split(",") if part.strip())
@@ -150,24 +152,21 @@ def run_sweep(
     sources = _sources(inputs)
     codecs = config.build_codecs()
     rows_path = out_dir / ROWS_FILE
-    done = {} if config.force else load_rows(rows_path)
-    pending: list[tuple[SourceImage, list[Job]]] = []
-    for source in sources:
-        jobs = [
-            Job(codec, target)
-            for codec in codecs
-            for target in config.targets
-            if _key(source, codec, target) not in done
-        ]
-        if jobs:
-            pending.append((source, jobs))
-    total_jobs = sum(len(jobs) for _, jobs in pending)
+    done = {} if config.force else _done(load_rows(rows_path))
+    tasks = [
+        RowTask(source, codec, target)
+        for source in sources
+        for codec in codecs
+        for target in config.targets
+        if _key(source, codec, target) not in done
+    ]
+    total_jobs = len(tasks)
     log(
         f"rd: {len(sources)} images x {len(codecs)} codecs x {len(config.targets)} rates; "
         f"{total_jobs} to run, {len(sources) * len(codecs) * len(config.targets) - total_jobs} "
         f"done before"
     )
-    _run_pending(pending, out_dir, config, log)
+    _run_pending(tasks, out_dir, config, log)
     rows = load_rows(rows_path)
     measured = {
         codec.name: [
@@ -191,82 +190,132 @@ def run_sweep(
     )
 
 
-def _run_pending(pending, out_dir: Path, config: SweepConfig, log: Log) -> None:
-    count = len(pending)
-    if config.workers == 1 or count <= 1:
-        for index, (source, jobs) in enumerate(pending, 1):
-            run_image(source, jobs, out_dir, log=log)
-            log(f"[{index}/{count}] {source.name} done")
+def _run_pending(tasks: list[RowTask], out_dir: Path, config: SweepConfig, log: Log) -> None:
+    """Run every task on the configured engine; this process alone writes rows and streams."""
+    if not tasks:
         return
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    executor = concurrent.futures.ProcessPoolExecutor(
-        max_workers=min(config.workers, count),
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(config.threads_per_worker(),),
+    threads = config.threads_per_worker()
+    engine = make_engine(
+        config.engine,
+        workers=config.workers,
+        threads=threads or 1,
+        address=config.ray_address,
     )
-    try:
-        futures = {
-            executor.submit(run_image, source, jobs, out_dir): source for source, jobs in pending
-        }
-        for index, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            future.result()
-            log(f"[{index}/{count}] {futures[future].name} done")
-    except BaseException:
-        executor.shutdown(wait=False, cancel_futures=True)
-        raise
-    executor.shutdown()
+    failed = 0
+    with engine:
+        images: dict[str, object] = {}
+        for task in tasks:
+            if task.source.name not in images:
+                images[task.source.name] = engine.share(to_uint8(load_image(task.source.path)))
+        calls = [(task, images[task.source.name]) for task in tasks]
+        for count, outcome in enumerate(engine.run(measure_row, calls, cpus=threads or 1), 1):
+            task = tasks[outcome.index]
+            if outcome.error is not None:
+                failed += 1
+                row = _row_head(task) | {"error": _describe(outcome.error), "retry": True}
+                append_row(out_dir / ROWS_FILE, row)
+                line = f"{_label(task)}: failed: {row['error']} (retried on the next run)"
+            else:
+                line = _record(outcome.value, out_dir)
+            log(f"[{count}/{len(tasks)}] {line}")
+    if failed:
+        log(f"rd: {failed} of {len(tasks)} rows failed; run the same command again to retry them")
 
 
-def _init_worker(threads: int | None) -> None:
-    if threads is not None:
-        torch.set_num_threads(threads)
+@dataclass(frozen=True)
+class RowTask:
+    """One row of a sweep: an image (by name and SHA-256), a codec and a target rate."""
+
+    source: SourceImage
+    codec: Codec
+    target_bpp: float
 
 
-def run_image(source: SourceImage, jobs: list[Job], out_dir: Path, *, log: Log | None = None):
-    """Run one image's jobs, appending each row the moment it is measured."""
-    log = log or _stderr
-    image = to_uint8(load_image(source.path))
-    streams = out_dir / STREAMS_DIR / Path(source.name).stem
-    streams.mkdir(parents=True, exist_ok=True)
-    for job in jobs:
-        codec, target = job.codec, job.target_bpp
-        stream = streams / f"{codec.name}-{target:g}{codec.suffix}"
-        row = {
-            "image": source.name,
-            "image_sha256": source.sha256,
-            "codec": codec.name,
-            "target_bpp": target,
-            "settings": codec.settings(),
-            "width": source.width,
-            "height": source.height,
-        }
+@dataclass(frozen=True)
+class RowResult:
+    row: dict
+    stream_name: str  # file name under OUT/bitstreams/IMAGE/
+    stream: bytes | None  # the bitstream's bytes; None for a row that records an error
+
+
+def measure_row(task: RowTask, image: np.ndarray) -> RowResult:
+    """Code `image` (uint8, the pixels of task.source) once; runs on any worker.
+
+    The bitstream is written to a private temporary file and returned as bytes, so a worker
+    on another machine needs no access to the sweep's output directory.
+    """
+    codec, target = task.codec, task.target_bpp
+    row = _row_head(task)
+    with tempfile.TemporaryDirectory(prefix="kancoin-rd-") as scratch:
+        stream = Path(scratch) / _stream_name(task)
         try:
             result = codec.run(image, target, stream)
         except CodecError as exc:
-            row["error"] = str(exc)
-            append_row(out_dir / ROWS_FILE, row)
-            log(f"  {source.name}  {codec.name:<9} {target:g} bpp: cannot: {exc}")
-            continue
-        size = stream.stat().st_size
-        row.update(
-            stream=str(stream.relative_to(out_dir)),
-            bytes=size,
-            bpp=8 * size / (source.width * source.height),
-            psnr=psnr_rgb(original=image, reconstruction=result.reconstruction),
-            ms_ssim=ms_ssim(original=image, reconstruction=result.reconstruction),
-            encoding_time=result.encode_seconds,
-            decoding_time=result.decode_seconds,
-            choice=result.choice,
-            load_average=report.load_average(),  # timings on a shared machine need it
-        )
+            return RowResult(row | {"error": str(exc)}, stream.name, None)
+        data = stream.read_bytes()
+    width, height = task.source.width, task.source.height
+    row.update(
+        bytes=len(data),
+        bpp=8 * len(data) / (width * height),
+        psnr=psnr_rgb(original=image, reconstruction=result.reconstruction),
+        ms_ssim=ms_ssim(original=image, reconstruction=result.reconstruction),
+        encoding_time=result.encode_seconds,
+        decoding_time=result.decode_seconds,
+        choice=result.choice,
+        load_average=report.load_average(),  # timings on a shared machine need it
+    )
+    return RowResult(row, stream.name, data)
+
+
+def _record(result: RowResult, out_dir: Path) -> str:
+    """Write a finished row's bitstream, then append the row (the resume state); its log line."""
+    row = result.row
+    label = f"{row['image']}  {row['codec']:<9} {row['target_bpp']:g} bpp"
+    if result.stream is None:
         append_row(out_dir / ROWS_FILE, row)
-        ms = "-" if row["ms_ssim"] is None else f"{row['ms_ssim']:.4f}"
-        log(
-            f"  {source.name}  {codec.name:<9} {target:g} bpp -> {row['bpp']:.4f} bpp  "
-            f"{row['psnr']:.2f} dB  MS-SSIM {ms}  enc {result.encode_seconds:.2f} s  "
-            f"dec {result.decode_seconds:.2f} s"
-        )
+        return f"{label}: cannot: {row['error']}"
+    stream = out_dir / STREAMS_DIR / Path(row["image"]).stem / result.stream_name
+    stream.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(stream, result.stream)
+    row["stream"] = str(stream.relative_to(out_dir))
+    append_row(out_dir / ROWS_FILE, row)
+    ms = "-" if row["ms_ssim"] is None else f"{row['ms_ssim']:.4f}"
+    return (
+        f"{label} -> {row['bpp']:.4f} bpp  {row['psnr']:.2f} dB  MS-SSIM {ms}  "
+        f"enc {row['encoding_time']:.2f} s  dec {row['decoding_time']:.2f} s"
+    )
+
+
+def _row_head(task: RowTask) -> dict:
+    source = task.source
+    return {
+        "image": source.name,
+        "image_sha256": source.sha256,
+        "codec": task.codec.name,
+        "target_bpp": task.target_bpp,
+        "settings": task.codec.settings(),
+        "width": source.width,
+        "height": source.height,
+    }
+
+
+def _stream_name(task: RowTask) -> str:
+    return f"{task.codec.name}-{task.target_bpp:g}{task.codec.suffix}"
+
+
+def _label(task: RowTask) -> str:
+    return f"{task.source.name} {task.codec.name} {task.target_bpp:g} bpp"
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _done(rows: dict[Key, dict]) -> dict[Key, dict]:
+    """Rows that need no rerun: measured, or refused by their codec (a task that crashed is
+    retried on the next run)."""
+    return {key: row for key, row in rows.items() if not row.get("retry")}
 
 
 def _key(source: SourceImage, codec: Codec, target: float) -> Key:

@@ -1,0 +1,221 @@
+"""The one planning step: a config and a signal -> the model, its size and the training phases.
+
+Every policy decision of an encode is made here, before any fitting: which family and shape
+(sized by the family for the budget, kancoin.models.base.ModelSpec.size_for), how many steps
+at which batch fraction, learning rate and sampler, whether and how long the rounded network
+is fine-tuned. The encoder (kancoin.encoder) carries the plan out; `kancoin encode --plan`
+prints it without fitting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kancoin import bitstream, rate
+from kancoin.config import EncodeConfig
+from kancoin.errors import InputError
+from kancoin.fit.nint import PAPER_BATCH_FRACTION
+from kancoin.models import ModelSpec
+from kancoin.presets import Preset, get_preset
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of training, the same for every network of the signal."""
+
+    name: str  # "fit" or "fine-tune"
+    steps: int | None  # per network; None: bounded by the time budget alone
+    lr: float  # peak learning rate
+    warmup: float  # share of the phase over which the rate ramps up
+    batch_fraction: float  # share of the coordinates per step
+    sampler: str
+    quantization: str  # "float", or "straight-through" on the rounded weights
+    time_share: float | None = None  # share of --time-budget; None: not bounded by it
+    share_of_fit: float | None = None  # fine-tuning: steps as this share of the fit's steps
+
+    def describe(self) -> str:
+        steps = "until the time budget" if self.steps is None else f"{self.steps} steps"
+        if self.share_of_fit is not None:
+            steps += f" ({self.share_of_fit:.0%} of the fit)"
+        return (
+            f"{self.name}: {steps}, {self.batch_fraction:.1%} batches by {self.sampler}, "
+            f"lr {self.lr:.3g} (warm-up {self.warmup:.0%}), {self.quantization} weights"
+        )
+
+
+@dataclass(frozen=True)
+class EncodePlan:
+    signal: object  # the signal's header record (kancoin.signal_info.SignalInfo)
+    spec: ModelSpec
+    budget_bits: float | None  # the file may not exceed it; None: no rate target
+    expected_bits: float | None  # what the rate plan expects the file to take
+    quantized: bool  # weights allocated and rounded (always, unless neither rate nor bits)
+    phases: tuple[Phase, ...]
+    threads: int | None  # torch threads; None: torch's own count
+    seed: int
+
+    @property
+    def networks(self) -> int:
+        return self.signal.networks
+
+    @property
+    def fit(self) -> Phase:
+        return self.phases[0]
+
+    @property
+    def fine_tune(self) -> Phase | None:
+        return self.phases[1] if len(self.phases) > 1 else None
+
+    def describe(self) -> str:
+        params = self.spec.num_params() * self.networks
+        rate_line = "no rate target"
+        if self.budget_bits is not None:
+            rate_line = (
+                f"budget {self.budget_bits:.0f} bits "
+                f"({self.signal.rate(self.budget_bits):.4g} {self.signal.rate_unit}), "
+                f"planned about {self.expected_bits:.0f}"
+            )
+        networks = f" x {self.networks} networks" if self.networks > 1 else ""
+        lines = [
+            f"signal  {self.signal.describe()}",
+            f"model   {self.spec.describe()}{networks}, {params} parameters",
+            f"rate    {rate_line}",
+            *(f"phase   {phase.describe()}" for phase in self.phases),
+            "then    bit allocation, write, decode and measure the written file",
+        ]
+        return "\n".join(lines)
+
+    def summary(self) -> dict:
+        """The plan as JSON-ready data (`kancoin encode --plan --json`)."""
+        return {
+            "signal": self.signal.describe(),
+            "model": self.spec.describe(),
+            "networks": self.networks,
+            "params": self.spec.num_params() * self.networks,
+            "budget_bits": self.budget_bits,
+            "expected_bits": None if self.expected_bits is None else round(self.expected_bits),
+            "phases": [
+                {
+                    "name": p.name,
+                    "steps": p.steps,
+                    "lr": p.lr,
+                    "warmup": p.warmup,
+                    "batch_fraction": p.batch_fraction,
+                    "sampler": p.sampler,
+                    "quantization": p.quantization,
+                }
+                for p in self.phases
+            ],
+            "threads": self.threads,
+            "seed": self.seed,
+        }
+
+
+def plan(kind, config: EncodeConfig) -> EncodePlan:
+    """Everything an encode of `kind`'s signal will do, decided up front."""
+    preset = get_preset(config.training.preset)
+    budget = kind.budget_bits(config)
+    spec = choose_spec(kind, config, preset, budget)
+    info = kind.info
+    if spec.num_params() * info.networks > bitstream.MAX_TOTAL_PARAMS:
+        raise InputError(
+            f"{info.describe()} needs {spec.num_params() * info.networks} parameters at this "
+            f"rate, above the {bitstream.MAX_TOTAL_PARAMS} one file may hold; lower the rate"
+        )
+    quantized = budget is not None or config.rate.bits is not None
+    expected = None
+    if budget is not None:
+        per_param = _bits_per_param(kind, config, spec)
+        expected = rate.expected_bits(spec, info, per_param, info.networks)
+    runtime = config.runtime
+    return EncodePlan(
+        signal=info,
+        spec=spec,
+        budget_bits=budget,
+        expected_bits=expected,
+        quantized=quantized,
+        phases=_phases(kind, config, preset, spec, quantized),
+        threads=runtime.threads if runtime.threads is not None else kind.default_threads,
+        seed=config.training.seed,
+    )
+
+
+def choose_spec(kind, config: EncodeConfig, preset: Preset, budget: float | None) -> ModelSpec:
+    """The family's spec for this signal: the shape asked for, or sized for the budget."""
+    base = kind.base_spec(config)
+    model = config.model
+    if model.layers is not None:
+        return base.replace(layers=model.layers, width=model.width)
+    if budget is None:
+        return base
+    return rate.plan(
+        base,
+        kind.info,
+        budget,
+        max_layers=kind.max_layers(preset),
+        bits_per_param=_bits_per_param(kind, config, base),
+        networks=kind.info.networks,
+    )
+
+
+def _bits_per_param(kind, config: EncodeConfig, spec: ModelSpec) -> float:
+    bits = config.rate.bits
+    return float(bits) if bits else kind.bits_per_param(spec)
+
+
+def _phases(kind, config, preset: Preset, spec: ModelSpec, quantized: bool) -> tuple[Phase, ...]:
+    training = config.training
+    fraction = batch_fraction(kind, config, preset, spec)
+    steps = training.steps
+    if steps is None and training.time_budget is None:
+        steps = preset.steps_at(fraction)
+    # fine-tuning takes the preset's share of the fit's steps, and that share of a time
+    # budget; explicit qat_steps come on top of the budget, as asked
+    share = 0.0
+    if quantized and training.qat_steps is None:
+        share = kind.qat_share(spec, preset)
+    fit_share = 1 / (1 + share)
+    bounded = training.time_budget is not None
+    lr = (training.lr or preset.fit.lr) * spec.lr_scale
+    fit = Phase(
+        name=preset.fit.name,
+        steps=steps,
+        lr=lr,
+        warmup=training.warmup,
+        batch_fraction=fraction,
+        sampler=training.sampler,
+        quantization=preset.fit.quantization,
+        time_share=fit_share if bounded else None,
+    )
+    tune_spec = next((p for p in preset.phases[1:] if p.quantization != "float"), None)
+    if not quantized or tune_spec is None:
+        return (fit,)
+    if training.qat_steps is not None:
+        if training.qat_steps == 0:
+            return (fit,)
+        tune_steps, share_of_fit = training.qat_steps, None
+    elif share > 0:
+        share_of_fit = share
+        tune_steps = None if steps is None else round(share * steps)
+    else:
+        return (fit,)
+    tune = Phase(
+        name=tune_spec.name,
+        steps=tune_steps,
+        lr=lr * tune_spec.lr_ratio,
+        warmup=training.warmup if tune_spec.warmup is None else tune_spec.warmup,
+        batch_fraction=fraction,
+        sampler=training.sampler,
+        quantization=tune_spec.quantization,
+        share_of_fit=share_of_fit,  # with a time budget: of the steps the fit managed
+    )
+    return (fit, tune)
+
+
+def batch_fraction(kind, config: EncodeConfig, preset: Preset, spec: ModelSpec) -> float:
+    training = config.training
+    if training.batch_fraction is not None:
+        return training.batch_fraction
+    if training.sampler == "nint" and training.sampler_options.nint_mode == "paper":
+        return PAPER_BATCH_FRACTION  # NINT as published, not at kancoin's batch size
+    return kind.batch_fraction(spec, preset)
