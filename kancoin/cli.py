@@ -470,7 +470,7 @@ def decode(
 @click.option("--tensors", "all_tensors", is_flag=True, help="Every network's tensors.")
 def info(input_path, as_json, all_tensors):
     """Describe a .inr file: signal, model, size, rate, PSNR if recorded."""
-    header, _ = decoder.read_file(input_path)
+    header, payload = decoder.read_file(input_path)
     size = input_path.stat().st_size
     unit = header.signal.rate_unit
     psnr = header.psnr
@@ -502,6 +502,9 @@ def info(input_path, as_json, all_tensors):
             )
         ],
     }
+    own = header.spec.own_codec()
+    if own is not None:  # a family with its own payload reports its rate split
+        fields["rate_split"] = own.payload_report(header, payload)
     if as_json:
         click.echo(json.dumps(fields))
         return
@@ -528,6 +531,8 @@ def info(input_path, as_json, all_tensors):
     )
     for line in _tensor_lines(header, fields["tensors"], every=all_tensors):
         click.echo(line)
+    for name, value in fields.get("rate_split", {}).items():
+        click.echo(f"  {name:<24} {value}")
 
 
 def _tensor_lines(header, tensors: list[dict], *, every: bool) -> list[str]:

@@ -29,6 +29,9 @@ DECODED_TAG = ".decoded"  # decode's default output: NAME.decoded.png, never the
 def load_models(header: Header, payload: bytes, device: torch.device) -> NetworkLoader:
     """Every network of a parsed file: the payload is decoded (and checked) now, each
     network built from its integers when it is used, so only one is held at a time."""
+    own = header.spec.own_codec()
+    if own is not None:  # a family that codes its own payload (kancoin.grid_codec)
+        return own.load_models(header, payload, device)
     counts = header.tensor_counts()
     ints = entropy.decode(
         payload, list(zip(counts, (t.entropy for t in header.tensors), strict=True))

@@ -27,7 +27,7 @@ from kancoin.fileio import check_output, write_bytes_atomic
 from kancoin.fit import FitConfig, FitResult, fit
 from kancoin.fit.qat import StraightThrough
 from kancoin.fit.trainer import ProgressFn
-from kancoin.models import ModelSpec
+from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.plan import EncodePlan, Phase, plan, what_would_work
 from kancoin.render import render
 from kancoin.results import EncodeResult
@@ -64,11 +64,44 @@ def encode(
         inputs = (source,) if isinstance(source, str | Path) else ()
         output = check_output(output, inputs=inputs, force=force)
     kind = adapters.for_source(source, config, sample_rate=sample_rate)
-    result = carry_out(kind, config, plan(kind, config), output=output, progress=progress)
+    own = spec_class_by_name(config.model.model).own_codec()
+    if own is not None:  # the family trains and codes its own payload (kancoin.grid_codec)
+        result = _carry_out_own(own, kind, config, output=output, progress=progress)
+    else:
+        result = carry_out(kind, config, plan(kind, config), output=output, progress=progress)
     return replace(
         result,
         input=Path(source) if isinstance(source, str | Path) else None,
         seconds=time.perf_counter() - started,  # loading and planning included
+    )
+
+
+def _carry_out_own(own, kind, config, *, output, progress) -> EncodeResult:
+    """encode() for a family with its own trainer and payload: the same closed loop."""
+    started = time.perf_counter()
+    device = resolve_device(config.runtime.device)
+    threads = config.runtime.threads
+    with thread_limit(threads if threads is not None else kind.default_threads):
+        encoded = own.encode(kind, config, kind.budget_bits(config), device, progress)
+        header, payload = bitstream.read(encoded.data)
+        metrics = kind.measure(decode(encoded.data, device=str(device), **UNBOUNDED))
+    data = bitstream.write(replace(header, psnr=metrics["psnr"]), payload)
+    if output is not None:
+        write_bytes_atomic(output, data)
+    fitted = encoded.fit
+    return EncodeResult(
+        data=data,
+        header=bitstream.read(data)[0],
+        psnr=metrics["psnr"],
+        psnr_float=encoded.psnr_float,
+        psnr_quantized=encoded.psnr_quantized,
+        steps=fitted.steps,
+        fit_seconds=fitted.seconds,
+        seconds=time.perf_counter() - started,
+        device=str(device),
+        output=Path(output) if output is not None else None,
+        history=fitted.history,
+        fit_cpu_seconds=fitted.cpu_seconds,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from kancoin.models.base import HeaderField, ModelSpec
 from kancoin.models.fourier import FourierSiren, FourierSpec
 from kancoin.models.gauss import GaussSpec
+from kancoin.models.grid import GridModel, GridSpec
 from kancoin.models.kan import Kan, KanSpec
 from kancoin.models.siren import Siren, SirenSpec
 
@@ -14,6 +15,7 @@ MODEL_SPECS: dict[int, type[ModelSpec]] = {
     KanSpec.model_id: KanSpec,
     FourierSpec.model_id: FourierSpec,
     GaussSpec.model_id: GaussSpec,
+    GridSpec.model_id: GridSpec,
 }
 
 
@@ -41,6 +43,8 @@ __all__ = [
     "MODEL_SPECS",
     "FourierSiren",
     "FourierSpec",
+    "GridModel",
+    "GridSpec",
     "HeaderField",
     "Kan",
     "KanSpec",

@@ -48,6 +48,12 @@ class ModelSpec:
     in_features: int
     out_features: int
 
+    @classmethod
+    def own_codec(cls):
+        """The module that trains and codes this family's payload itself (encode, load_models,
+        payload_report; kancoin.grid_codec), or None for the shared per-tensor path."""
+        return None
+
     def build(self) -> CodedModel:
         raise NotImplementedError
 

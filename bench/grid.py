@@ -1,0 +1,138 @@
+"""Latent-grid model measurements behind docs/GRID.md (Kodak images at a target bpp).
+
+Each variant is the codec as users run it (real file, 8-bit decode) with some GridSpec or
+GridFitConfig fields changed; prints one row per image and variant: PSNR of the decoded
+file, its bpp, the float PSNR before quantization, steps, fitting seconds and steps/s.
+Quality at a fixed step count does not depend on machine load; times do, so the load
+average is printed with them. Use --threads 1 and nice on a shared machine.
+
+  python bench/grid.py --images kodim15 --steps 300 --variants base,factorized,noise
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import kancoin
+from kancoin import adapters, decoder, grid_codec
+from kancoin.config import EncodeConfig
+
+KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kodak"
+
+# name -> (GridSpec changes, GridFitConfig changes)
+VARIANTS: dict[str, tuple[dict, dict]] = {
+    "base": ({}, {}),
+    "factorized": ({"context_hidden": 0}, {}),
+    "context8": ({"context_hidden": 8}, {}),
+    "noise": ({}, {"quantizer": "noise"}),
+    "ste": ({}, {"quantizer": "ste"}),
+    "no-ste-phase": ({}, {"ste_share": 0.0}),
+    "sampled25": ({}, {"batch_fraction": 0.25}),
+    "gelu": ({"activation": 1}, {}),
+    "sine": ({"activation": 2}, {}),
+    "bicubic": ({"upsampling": 1}, {}),
+    "levels5": ({"levels": 5}, {}),
+    "levels8": ({"levels": 8}, {}),
+    "wide24": ({"hidden": 24}, {}),
+    "lr-low": ({}, {"lr_latents": 0.01, "lr_networks": 0.002}),
+    "lr-high": ({}, {"lr_latents": 0.05, "lr_networks": 0.01}),
+}
+
+
+def run(path: Path, bpp: float, steps: int, variant: str, seed: int, crop=None) -> dict:
+    spec_changes, fit_changes = VARIANTS[variant]
+    config = EncodeConfig().with_options(bpp=bpp, model="grid", steps=steps, seed=seed)
+    kind = adapters.ImageKind.load(path)
+    if crop is not None:  # the centre crop: ablations at a quarter of the cost
+        image = kind.image
+        height, width = crop
+        top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+        image = np.ascontiguousarray(image[top : top + height, left : left + width])
+        kind = adapters.ImageKind.load(image)
+    budget = kind.budget_bits(config)
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    encoded = grid_codec.encode(
+        kind,
+        config,
+        budget,
+        torch.device("cpu"),
+        spec_changes=spec_changes,
+        fit_changes=fit_changes,
+    )
+    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    decoded = kancoin.decode(encoded.data, device="cpu")
+    decode_seconds = time.perf_counter() - started
+    header, payload = decoder.read_file(encoded.data)
+    split = grid_codec.payload_report(header, payload)
+    return {
+        "image": path.stem + (f" {crop[0]}x{crop[1]}" if crop else ""),
+        "variant": variant,
+        "bpp": round(8 * len(encoded.data) / kind.info.samples, 4),
+        "psnr": round(kind.measure(decoded)["psnr"], 2),
+        "psnr_float": round(encoded.psnr_float, 2),
+        "steps": encoded.fit.steps,
+        "fit_s": round(encoded.fit.seconds, 1),
+        "fit_cpu_s": round(encoded.fit.cpu_seconds, 1),
+        "encode_s": round(seconds, 1),
+        "decode_s": round(decode_seconds, 2),
+        "steps_per_s": round(encoded.fit.steps / encoded.fit.seconds, 2),
+        "network_share": round(split["network_bits"] / (8 * len(encoded.data)), 3),
+        "lambda": round(encoded.fit.lam, 6),
+        "load": os.getloadavg()[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", default="kodim07,kodim15,kodim23")
+    parser.add_argument("--bpp", type=float, default=0.3)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--variants", default="base")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="append rows to this JSON-lines file")
+    parser.add_argument("--crop", help="HxW centre crop of each image, e.g. 256x384")
+    args = parser.parse_args()
+    if not KODAK.is_dir():
+        raise SystemExit(f"no Kodak images in {KODAK}")
+    torch.set_num_threads(args.threads)
+    variants = args.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown} (have: {', '.join(VARIANTS)})")
+    rows = []
+    print(
+        "| image | variant | bpp | PSNR | float | steps | fit s | cpu s | steps/s | nets | load |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in args.images.split(","):
+        for variant in variants:
+            crop = tuple(map(int, args.crop.split("x"))) if args.crop else None
+            row = run(KODAK / f"{name}.png", args.bpp, args.steps, variant, args.seed, crop)
+            rows.append(row)
+            print(
+                f"| {row['image']} | {variant} | {row['bpp']} | {row['psnr']} | "
+                f"{row['psnr_float']} | {row['steps']} | {row['fit_s']} | {row['fit_cpu_s']} | "
+                f"{row['steps_per_s']} | {row['network_share']} | {row['load']:.1f} |",
+                flush=True,
+            )
+            if args.json:
+                with args.json.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+    for variant in variants:
+        psnrs = [r["psnr"] for r in rows if r["variant"] == variant]
+        print(f"mean {variant}: {np.mean(psnrs):.2f} dB over {len(psnrs)} images", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

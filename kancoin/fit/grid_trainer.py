@@ -1,0 +1,170 @@
+"""Training a latent-grid model against rate: loss = MSE + lambda x bits per pixel.
+
+Latents are quantized in training by a proxy that becomes rounding by the end (C3's
+recipe): additive uniform noise under soft rounding whose temperature anneals, then a short
+straight-through phase on hard-rounded latents. The rate is the float context model's code
+length of the proxies. Lambda follows the rate: a dual-ascent step per iteration moves
+log(lambda) by the relative gap between the rate and its target, so a run lands near the
+budget whatever the image (docs/GRID.md). Steps are full-image: every pixel, every step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from kancoin.latents import LATENT_MAX
+from kancoin.models.grid import GridModel
+from kancoin.signals import psnr_from_mse
+
+QUANTIZERS = ("softround", "noise", "ste")
+
+
+@dataclass(frozen=True)
+class GridFitConfig:
+    steps: int = 1000
+    lr_latents: float = 0.05
+    lr_networks: float = 0.01
+    lam: float = 0.005  # initial lambda (MSE units per bit per pixel)
+    target_bpp: float | None = None  # latents' bits per pixel to steer lambda to
+    quantizer: str = "softround"  # the training proxy before the straight-through phase
+    ste_share: float = 0.15  # last share of steps on hard-rounded latents
+    temperature: tuple[float, float] = (0.3, 0.1)  # soft rounding, annealed linearly
+    lambda_range: float = 4.0  # how far log(lambda) can move over the controlled steps
+    control_from: float = 0.3  # share of steps after which lambda follows the rate
+    warmup_share: float = 0.1  # lambda stays fixed and the learning rate ramps up
+    batch_fraction: float = 1.0  # share of pixels in the distortion term (rate stays exact)
+    time_budget: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.quantizer not in QUANTIZERS:
+            raise ValueError(f"quantizer must be one of {QUANTIZERS}")
+
+
+@dataclass
+class GridFitResult:
+    steps: int
+    seconds: float
+    cpu_seconds: float
+    lam: float
+    psnr: float  # of the last step's proxy reconstruction
+    bpp: float  # latents' estimated bits per pixel at the last step
+    history: list = field(default_factory=list)  # (step, seconds, psnr, bpp, lambda)
+
+
+ProgressFn = Callable[[int, float, float, float], None]
+
+
+BUDGET_PROBE_STEPS = 5  # steps timed before a time budget sets the step count
+
+
+class _Plan:
+    """Where the phases of a run of `steps` steps begin."""
+
+    def __init__(self, config: GridFitConfig, steps: int):
+        self.steps = steps
+        self.hard_from = round(steps * (1 - config.ste_share))
+        self.warmup = max(1, round(steps * config.warmup_share))
+        self.control_from = round(steps * config.control_from)
+        self.gain = config.lambda_range / max(1, self.hard_from - self.control_from) / 0.5
+
+
+def soft_round(y: torch.Tensor, temperature: float) -> torch.Tensor:
+    """C3's soft rounding: rounding as temperature -> 0, identity as it grows."""
+    floor = torch.floor(y)
+    r = y - floor - 0.5
+    return floor + 0.5 + torch.tanh(r / temperature) / (2 * math.tanh(0.5 / temperature))
+
+
+def proxy(y: torch.Tensor, quantizer: str, temperature: float, hard: bool) -> torch.Tensor:
+    """The latents as the rate and distortion terms see them at this point of training."""
+    if hard or quantizer == "ste":
+        return y + (torch.round(y) - y).detach()
+    noise = torch.rand_like(y) - 0.5
+    if quantizer == "noise":
+        return y + noise
+    return soft_round(soft_round(y, temperature) + noise, temperature)
+
+
+def fit_grid(
+    model: GridModel,
+    image: torch.Tensor,
+    config: GridFitConfig,
+    progress: ProgressFn | None = None,
+) -> GridFitResult:
+    """Train latents, synthesis and context model on an (H, W, C) image in [0, 1]."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(config.seed)
+    height, width, channels = image.shape
+    pixels = height * width
+    targets = image.reshape(-1, channels)
+    model.init_output(targets.mean(dim=0))  # the first steps then learn detail
+    optimizer = torch.optim.Adam(
+        [
+            {"params": list(model.latents), "lr": config.lr_latents},
+            {"params": model.network_parameters(), "lr": config.lr_networks},
+        ]
+    )
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    plan = _Plan(config, config.steps)
+    log_lam = math.log(config.lam)
+    history: list = []
+    mse_value, bpp_value, step = 1.0, 0.0, 0
+    while step < plan.steps:
+        step += 1
+        hard = step > plan.hard_from
+        t0, t1 = config.temperature
+        temperature = t0 + (t1 - t0) * min(1.0, (step - 1) / max(1, plan.hard_from - 1))
+        ramp = min(1.0, step / plan.warmup)
+        cosine = 0.5 * (1 + math.cos(math.pi * (step - 1) / plan.steps))
+        for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
+            group["lr"] = lr * ramp * max(cosine, 0.02)
+        levels = [proxy(y, config.quantizer, temperature, hard) for y in model.latents]
+        features = model.upsample_full(levels)
+        if config.batch_fraction < 1.0:
+            count = max(1, round(config.batch_fraction * pixels))
+            chosen = torch.randint(0, pixels, (count,))
+            features, batch_targets = features[chosen], targets[chosen]
+        else:
+            batch_targets = targets
+        mse = (model.synthesize(features) - batch_targets).pow(2).mean()
+        planes = [level[0, 0] for level in levels]
+        bpp = torch.stack(model.context.bits(planes)).sum() / pixels
+        loss = mse + math.exp(log_lam) * bpp
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            for y in model.latents:
+                y.clamp_(-LATENT_MAX - 0.49, LATENT_MAX + 0.49)
+        mse_value, bpp_value = float(mse.detach()), float(bpp.detach())
+        if config.target_bpp is not None and plan.control_from < step <= plan.hard_from:
+            gap = max(-0.5, min(0.5, bpp_value / config.target_bpp - 1))
+            log_lam += plan.gain * gap
+        elapsed = time.perf_counter() - started
+        if step % 25 == 0 or step == plan.steps:
+            psnr = psnr_from_mse(mse_value)
+            history.append((step, round(elapsed, 2), round(psnr, 3), round(bpp_value, 4)))
+            if progress is not None:
+                progress(step, step / plan.steps, psnr, elapsed)
+        if config.time_budget is not None and step == BUDGET_PROBE_STEPS:
+            # a time budget shortens the whole schedule (phases included), once measured
+            affordable = int(config.time_budget / (elapsed / step))
+            if affordable < plan.steps:
+                plan = _Plan(config, max(step + 1, affordable))
+    torch.random.set_rng_state(generator_state)
+    return GridFitResult(
+        steps=step,
+        seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu_started,
+        lam=math.exp(log_lam),
+        psnr=psnr_from_mse(mse_value),
+        bpp=bpp_value,
+        history=history,
+    )

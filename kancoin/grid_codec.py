@@ -1,0 +1,301 @@
+"""The grid family's own encoder and payload (model id 4; docs/GRID.md, docs/FORMAT.md).
+
+Payload: one uint32 (little-endian) word count n, then n words of the networks' tensors coded
+by kancoin.entropy exactly as other families code theirs (the header's tensor table), then
+the latent levels' words from kancoin.latents. Rate control: lambda is steered to the budget
+while training (kancoin.fit.grid_trainer); then a closed loop on the real file size picks the
+latents' quantization step (folded into the synthesis' first layer, so the file stores no
+extra field): the smallest step whose file fits the budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from kancoin import bitstream, entropy, latents, quant
+from kancoin.bitstream import Header, TensorCoding
+from kancoin.errors import FormatError, InputError, RateError, UsageError
+from kancoin.fit.grid_trainer import GridFitConfig, GridFitResult, fit_grid
+from kancoin.models.grid import ACTIVATIONS, GridModel, GridSpec
+from kancoin.signals import psnr_from_mse
+
+# preset -> training steps (full-image); docs/GRID.md has the measurements behind them
+STEPS = {"fast": 300, "default": 1000, "best": 3000}
+SYNTHESIS_STEPS = tuple(range(-160, -63, 16))  # candidate steps 2^-10 .. 2^-4 (index / 16)
+LATENT_STEP_RANGE = (-128, 96)  # latent step 2^(i / 64): 0.25 .. 2.8
+NETWORK_BITS_GUESS = 9.0  # bits per network parameter before the real ones are known
+RATE_FLOOR = 0.9  # a file uses at least this share of the budget when the loop can
+
+
+@dataclass
+class GridEncoding:
+    """What codec.encode needs back from a model-owned encoder."""
+
+    data: bytes
+    payload: bytes
+    psnr_float: float
+    psnr_quantized: float
+    fit: GridFitResult
+
+
+def base_spec(config, info) -> GridSpec:
+    spec = GridSpec(in_features=2, out_features=info.channels, height=info.height, width=info.width)
+    levels = min(spec.levels, max(1, math.ceil(math.log2(max(info.height, info.width))) + 1))
+    spec = spec.replace(levels=levels)
+    shape = config.model
+    if shape.layers is not None:
+        spec = spec.replace(hidden_layers=min(shape.layers, 7), hidden=min(shape.width, 255))
+    return spec
+
+
+def encode(
+    kind,
+    config,
+    budget: float | None,
+    device,
+    progress=None,
+    *,
+    spec_changes: dict | None = None,
+    fit_changes: dict | None = None,
+) -> GridEncoding:
+    """Train and write a grid model for the image in `kind` (an ImageKind).
+
+    spec_changes / fit_changes override GridSpec / GridFitConfig fields (bench/grid.py)."""
+    info = kind.info
+    if getattr(info, "height", None) is None:
+        raise UsageError("--model grid codes images only")
+    spec = base_spec(config, info)
+    if config.model.layers is None:
+        spec = spec.size_for_budget(budget, NETWORK_BITS_GUESS)
+    spec = spec.replace(**(spec_changes or {}))
+    if spec.num_params() > bitstream.MAX_TOTAL_PARAMS:  # a reader would refuse the file
+        raise InputError(
+            f"{info.describe()} needs {spec.num_latents()} latents, above the "
+            f"{bitstream.MAX_TOTAL_PARAMS} parameters one file may hold"
+        )
+    model = spec.build().to(device)
+    pixels = info.height * info.width
+    header_bits = _header_bits(spec, info)
+    network_bits = NETWORK_BITS_GUESS * spec.num_network_params()
+    target = None
+    if budget is not None:
+        target = (budget - header_bits - network_bits) / pixels
+        if target <= 0:
+            raise RateError(f"{budget:.0f} bits cannot hold a {spec.describe()}")
+    training = config.training
+    steps = training.steps or STEPS.get(training.preset, STEPS["default"])
+    fit_config = GridFitConfig(
+        steps=steps,
+        lam=_initial_lambda(target),
+        target_bpp=None if target is None else 0.97 * target,
+        time_budget=training.time_budget,
+        seed=training.seed,
+    )
+    fit_config = replace(fit_config, **(fit_changes or {}))
+    image = torch.from_numpy(kind.image).to(device)
+    fit = fit_grid(model, image, fit_config, progress=progress)
+    with torch.no_grad():
+        # float networks on the rounded latents: what quantizing the networks then costs
+        psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
+    data, payload, quantized = _write_within(model, info, image, budget, fit.lam)
+    return GridEncoding(data, payload, psnr_float, quantized, fit)
+
+
+def _initial_lambda(target_bpp: float | None) -> float:
+    """A first lambda for a latents' rate; the trainer steers it from there."""
+    if target_bpp is None:
+        return 0.002
+    return float(min(0.5, max(1e-5, 0.005 * (0.3 / max(target_bpp, 1e-3)) ** 2)))
+
+
+def _header_bits(spec: GridSpec, info) -> int:
+    coding = TensorCoding(0, entropy.EntropyParams(entropy.Family.UNIFORM, 0, 0))
+    tensors = (coding,) * len(spec.tensor_shapes())
+    header = Header(signal=info, spec=spec, networks=1, tensors=tensors, psnr=0.0)
+    return 8 * (len(bitstream.header_bytes(header)) + bitstream.CRC_BYTES)
+
+
+def _psnr(model: GridModel, levels: list[torch.Tensor], image: torch.Tensor) -> float:
+    pixels = model.synthesize(model.upsample_full(levels)).clamp(0, 1)
+    return psnr_from_mse(float((pixels - image.reshape(pixels.shape)).pow(2).mean()))
+
+
+@dataclass
+class _Written:
+    data: bytes
+    payload: bytes
+    mse: float
+
+
+def _write_within(model: GridModel, info, image, budget, lam) -> tuple[bytes, bytes, float]:
+    """Write at latent step 1; when over the budget (or well under), bisect the step."""
+    cache: dict[int, _Written] = {}
+
+    def attempt(index: int) -> _Written:
+        if index not in cache:
+            cache[index] = _write(model, info, image, 2.0 ** (index / 64), lam)
+        return cache[index]
+
+    def fits(index: int) -> bool:
+        return budget is None or 8 * len(attempt(index).data) <= budget
+
+    chosen = 0
+    if budget is not None:
+        low, high = LATENT_STEP_RANGE
+        if not fits(0) or 8 * len(attempt(0).data) < RATE_FLOOR * budget:
+            if fits(0):
+                high = 0
+            elif not fits(high):
+                raise RateError(f"the grid model cannot be coded in {budget:.0f} bits; raise --bpp")
+            if fits(low):
+                chosen = low
+            else:
+                while high - low > 1:  # fits(high), not fits(low)
+                    middle = (low + high) // 2
+                    low, high = (low, middle) if fits(middle) else (middle, high)
+                chosen = high
+    written = attempt(chosen)
+    _load_written(model, written)
+    return written.data, written.payload, psnr_from_mse(written.mse)
+
+
+def _load_written(model: GridModel, written: _Written) -> None:
+    header, payload = bitstream.read(written.data)
+    loaded = load_models(header, payload, torch.device("cpu"))[0]
+    model.load_state_dict(
+        {k: v.to(model.latents[0].device) for k, v in loaded.state_dict().items()}
+    )
+
+
+def _write(model: GridModel, info, image, latent_step: float, lam: float) -> _Written:
+    """One file: latents at `latent_step`, the synthesis' first layer scaled to match."""
+    spec = model.spec
+    with torch.no_grad():
+        ints = [
+            torch.round(y[0, 0].double() / latent_step)
+            .clamp_(-latents.LATENT_MAX, latents.LATENT_MAX)
+            .to(torch.int64)
+            for y in model.latents
+        ]
+        features = model.upsample_full([q.to(image.dtype)[None, None] for q in ints])
+    synthesis, mse = _quantize_synthesis(model, features, image, lam, latent_step)
+    context = [
+        np.clip(
+            quant.quantize(t, latents.CONTEXT_STEP_INDEX),
+            -latents.CONTEXT_MAX_INT,
+            latents.CONTEXT_MAX_INT,
+        )
+        for t in model.context.coded_tensors()
+    ]
+    context = latents.refit_level_bias([q.cpu().numpy() for q in ints], context)
+    context_codings = [entropy.choose_params(c)[0] for c in context]
+    coded = synthesis + [
+        (c, p, latents.CONTEXT_STEP_INDEX) for c, p in zip(context, context_codings, strict=True)
+    ]
+    network_words = entropy.encode([(c, p) for c, p, _ in coded])
+    latent_words, _ = latents.encode([q.cpu().numpy() for q in ints], context)
+    payload = (
+        np.array([len(network_words) // 4], dtype="<u4").tobytes() + network_words + latent_words
+    )
+    codings = tuple(TensorCoding(step, params) for _, params, step in coded)
+    header = Header(signal=info, spec=spec, networks=1, tensors=codings, psnr=0.0)
+    return _Written(bitstream.write(header, payload), payload, mse)
+
+
+def _quantize_synthesis(model: GridModel, features, image, lam, latent_step: float):
+    """Synthesis tensors at the one step (of a few) minimising MSE + lambda x bits/pixel;
+    the first layer takes the latents' step, as the file holds the latents' integers."""
+    pixels = features.shape[0]
+    targets = image.reshape(pixels, -1)
+    best = None
+    weights = [t.detach() for t in model.coded_tensors()[: 2 * len(model.synthesis)]]
+    weights[0] = weights[0] * latent_step
+    for step_index in SYNTHESIS_STEPS:
+        coded, bits = [], 0.0
+        with torch.no_grad():
+            h = features
+            for i, _layer in enumerate(model.synthesis):
+                w = weights[2 * i]
+                ints_w = quant.quantize(w, step_index)
+                ints_b = quant.quantize(weights[2 * i + 1], step_index)
+                for ints in (ints_w, ints_b):
+                    params, cost = entropy.choose_params(ints)
+                    coded.append((ints, params, step_index))
+                    bits += cost
+                wq = torch.from_numpy(quant.dequantize(ints_w, step_index)).to(h.device)
+                bq = torch.from_numpy(quant.dequantize(ints_b, step_index)).to(h.device)
+                h = torch.nn.functional.linear(h, wq.reshape(w.shape), bq)
+                if i < len(model.synthesis) - 1:
+                    h = _activate(model, h)
+            mse = float((h.clamp(0, 1) - targets).pow(2).mean())
+        cost = mse + lam * bits / pixels
+        if best is None or cost < best[0]:
+            best = (cost, coded, mse)
+    return best[1], best[2]
+
+
+def _activate(model: GridModel, h: torch.Tensor) -> torch.Tensor:
+    kind = ACTIVATIONS[model.spec.activation]
+    if kind == "relu":
+        return torch.relu(h)
+    if kind == "gelu":
+        return torch.nn.functional.gelu(h)
+    return torch.sin(30.0 * h)
+
+
+def _split(header: Header, payload: bytes) -> tuple[list[np.ndarray], bytes]:
+    """The networks' integers and the latent section's bytes."""
+    if len(payload) < 4:
+        raise FormatError("grid payload is truncated")
+    words = int.from_bytes(payload[:4], "little")
+    if 4 + 4 * words > len(payload):
+        raise FormatError(f"grid payload declares {words} network words; it has fewer")
+    counts = header.tensor_counts()
+    ints = entropy.decode(
+        payload[4 : 4 + 4 * words],
+        list(zip(counts, (t.entropy for t in header.tensors), strict=True)),
+    )
+    return ints, payload[4 + 4 * words :]
+
+
+def _context_ints(header: Header, ints: list[np.ndarray]) -> list[np.ndarray]:
+    synthesis_tensors = 2 * (len(header.spec.synthesis_dims()) - 1)
+    codings = header.tensors[synthesis_tensors:]
+    if any(c.step_index != latents.CONTEXT_STEP_INDEX for c in codings):
+        raise FormatError("grid context model is not at its fixed-point step")
+    return ints[synthesis_tensors:]
+
+
+def load_models(header: Header, payload: bytes, device: torch.device) -> list[GridModel]:
+    """Rebuild the model of a parsed grid file (one network)."""
+    ints, latent_bytes = _split(header, payload)
+    context = _context_ints(header, ints)
+    spec = header.spec
+    levels, _ = latents.decode(latent_bytes, spec.level_shapes(), context)
+    model = spec.build()
+    with torch.no_grad():
+        for tensor, values, coding in zip(model.coded_tensors(), ints, header.tensors, strict=True):
+            tensor.copy_(
+                torch.from_numpy(quant.dequantize(values, coding.step_index)).reshape(tensor.shape)
+            )
+        for tensor, level in zip(model.latents, levels, strict=True):
+            tensor.copy_(torch.from_numpy(level.astype(np.float32)).reshape(tensor.shape))
+    return [model.to(device).eval()]
+
+
+def payload_report(header: Header, payload: bytes) -> dict:
+    """The rate split of a grid file: bits of the networks and of each latent level."""
+    ints, latent_bytes = _split(header, payload)
+    context = _context_ints(header, ints)
+    _, bits = latents.decode(latent_bytes, header.spec.level_shapes(), context)
+    network_bytes = int.from_bytes(payload[:4], "little") * 4
+    return {
+        "network_bits": 8 * network_bytes,
+        "latent_bits": 8 * len(latent_bytes),
+        "latent_bits_per_level": [round(b, 1) for b in bits],
+        "macs_per_pixel": header.spec.macs_per_pixel(),
+    }

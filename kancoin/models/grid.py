@@ -1,0 +1,218 @@
+"""Latent grids + a per-pixel synthesis network (Cool-chic's ICCV design), model id 4.
+
+Levels of one-channel latent grids, from the image's resolution down by factors of two, are
+interpolated at continuous coordinates (so any output size renders) and a small per-pixel
+network maps the `levels` interpolated values to the channels. The latents are integers in
+the file; their entropy model is kancoin.latents. The family trains and codes its own
+payload (kancoin.grid_codec) instead of the shared per-tensor path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kancoin.latents import FEATURES, ContextNet
+from kancoin.models.base import CodedModel, HeaderField, ModelSpec
+
+ACTIVATIONS = ("relu", "gelu", "sine")
+UPSAMPLING = ("bilinear", "bicubic")
+SINE_W0 = 30.0
+# (synthesis width, context width) from large to small, for sizing to a budget
+SIZE_LADDER = ((16, 16), (12, 8), (8, 8), (8, 0))
+NETWORK_SHARE = 0.1  # first synthesis layer's frequency factor when activation is sine
+
+
+@dataclass(frozen=True)
+class GridSpec(ModelSpec):
+    model_id: ClassVar[int] = 4
+    name: ClassVar[str] = "grid"
+    fine_tunes_quantized: ClassVar[bool] = False
+    bits_per_param: ClassVar[float] = 9.0  # the networks' weights; latents apart
+    header_fields: ClassVar[tuple[HeaderField, ...]] = (
+        HeaderField("height", "uint:16", 1, 65535),
+        HeaderField("width", "uint:16", 1, 65535),
+        HeaderField("levels", "uint:4", 1, 12),
+        HeaderField("hidden", "uint:8", 1, 255),
+        HeaderField("hidden_layers", "uint:3", 0, 7),
+        HeaderField("activation", "uint:2", 0, len(ACTIVATIONS) - 1),
+        HeaderField("upsampling", "uint:2", 0, len(UPSAMPLING) - 1),
+        HeaderField("context_hidden", "uint:6", 0, 63),
+    )
+
+    height: int = 1  # the latent geometry's reference size: the encoded image's
+    width: int = 1
+    levels: int = 7
+    hidden: int = 16
+    hidden_layers: int = 2
+    activation: int = 0  # index into ACTIVATIONS
+    upsampling: int = 1  # index into UPSAMPLING: bicubic (+0.3 dB over bilinear, GRID.md)
+    context_hidden: int = 16  # 0: the factorized model (a mean and scale per level)
+
+    @classmethod
+    def own_codec(cls):
+        from kancoin import grid_codec
+
+        return grid_codec
+
+    def size_for(
+        self,
+        budget_bits: float,
+        *,
+        overhead_bits=None,
+        bits_per_param: float | None = None,
+        max_layers: int | None = None,
+        networks: int = 1,
+    ) -> GridSpec:
+        """The model contract's sizing hook: the networks' share of the budget decides
+        (`size_for_budget`); depth is not searched, so max_layers does not apply."""
+        return self.size_for_budget(budget_bits, bits_per_param or self.bits_per_param)
+
+    def size_for_budget(self, budget_bits: float | None, bits_per_weight: float) -> GridSpec:
+        """The largest networks of SIZE_LADDER whose weights take at most NETWORK_SHARE
+        of the budget (the smallest when none does): latents should carry the rate."""
+        if budget_bits is None:
+            return self
+        spec = self
+        for hidden, context_hidden in SIZE_LADDER:
+            spec = self.replace(hidden=hidden, context_hidden=context_hidden)
+            if bits_per_weight * spec.num_network_params() <= NETWORK_SHARE * budget_bits:
+                return spec
+        return spec
+
+    def num_network_params(self) -> int:
+        return super().num_params()
+
+    def level_shapes(self) -> list[tuple[int, int]]:
+        """(h, w) of each latent level, finest first: ceil(size / 2^l)."""
+        return [
+            (-(-self.height // (1 << level)), -(-self.width // (1 << level)))
+            for level in range(self.levels)
+        ]
+
+    def synthesis_dims(self) -> list[int]:
+        return [self.levels] + [self.hidden] * self.hidden_layers + [self.out_features]
+
+    def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """The networks' coded tensors (synthesis, then context model); latents apart."""
+        dims = self.synthesis_dims()
+        shapes = []
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(dims)):
+            shapes += [(f"synth{i}.weight", (fan_out, fan_in)), (f"synth{i}.bias", (fan_out,))]
+        shapes.append(("context.level_bias", (self.levels, 2)))
+        if self.context_hidden:
+            c = self.context_hidden
+            shapes += [
+                ("context.w1", (c, FEATURES)),
+                ("context.b1", (c,)),
+                ("context.w2", (2, c)),
+                ("context.b2", (2,)),
+            ]
+        return shapes
+
+    def num_latents(self) -> int:
+        return sum(h * w for h, w in self.level_shapes())
+
+    def num_params(self) -> int:
+        return super().num_params() + self.num_latents()
+
+    def macs_per_pixel(self) -> int:
+        """Multiplications per output pixel to decode: interpolation, synthesis, context."""
+        dims = self.synthesis_dims()
+        taps = 4 if UPSAMPLING[self.upsampling] == "bilinear" else 16
+        synthesis = sum(a * b for a, b in itertools.pairwise(dims))
+        context = self.context_hidden * (FEATURES + 2)
+        per_latent = self.num_latents() / max(1, self.height * self.width)
+        return round(taps * self.levels + synthesis + context * per_latent)
+
+    def describe(self) -> str:
+        context = f"context {self.context_hidden}" if self.context_hidden else "factorized"
+        return (
+            f"grid {self.levels} levels {UPSAMPLING[self.upsampling]}, synthesis "
+            f"{'-'.join(map(str, self.synthesis_dims()))} {ACTIVATIONS[self.activation]}, "
+            f"{context}"
+        )
+
+    def build(self) -> nn.Module:
+        return GridModel(self)
+
+
+class GridModel(CodedModel):
+    """Latents, synthesis and the float twin of the context model."""
+
+    def __init__(self, spec: GridSpec):
+        super().__init__()
+        self.spec = spec
+        self.latents = nn.ParameterList(
+            nn.Parameter(torch.zeros(1, 1, h, w)) for h, w in spec.level_shapes()
+        )
+        dims = spec.synthesis_dims()
+        self.synthesis = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
+        if ACTIVATIONS[spec.activation] == "sine":
+            with torch.no_grad():
+                for i, layer in enumerate(self.synthesis):
+                    bound = 1 / dims[i] if i == 0 else math.sqrt(6 / dims[i]) / SINE_W0
+                    layer.weight.uniform_(-bound, bound)
+        self.context = ContextNet(spec.levels, spec.context_hidden)
+
+    def coded_tensors(self) -> list[torch.Tensor]:
+        out = []
+        for layer in self.synthesis:
+            out += [layer.weight, layer.bias]
+        return out + self.context.coded_tensors()
+
+    @torch.no_grad()
+    def init_output(self, mean: torch.Tensor) -> None:
+        self.synthesis[-1].bias.copy_(mean)
+
+    def network_parameters(self) -> list[nn.Parameter]:
+        return list(self.synthesis.parameters()) + list(self.context.parameters())
+
+    def synthesize(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, levels) interpolated latents -> (N, channels)."""
+        kind = ACTIVATIONS[self.spec.activation]
+        h = features
+        last = len(self.synthesis) - 1
+        for i, layer in enumerate(self.synthesis):
+            h = layer(h)
+            if i == last:
+                break
+            if kind == "relu":
+                h = torch.relu(h)
+            elif kind == "gelu":
+                h = F.gelu(h)
+            else:
+                h = torch.sin(SINE_W0 * h)
+        return h
+
+    def sample(self, levels: list[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
+        """Each level interpolated at (y, x) coordinates in (-1, 1): (N, levels).
+
+        Pixel centres of the reference size land on `F.interpolate`'s sample points
+        (align_corners=False), so training on the full grid and decoding agree.
+        """
+        grid = coords.flip(-1).reshape(1, 1, -1, 2).to(levels[0].dtype)
+        mode = UPSAMPLING[self.spec.upsampling]
+        columns = [
+            F.grid_sample(level, grid, mode=mode, padding_mode="border", align_corners=False)
+            for level in levels
+        ]
+        return torch.cat(columns, dim=1).reshape(len(levels), -1).t()
+
+    def upsample_full(self, levels: list[torch.Tensor]) -> torch.Tensor:
+        """Every level at every pixel of the reference size: (height * width, levels)."""
+        size = (self.spec.height, self.spec.width)
+        mode = UPSAMPLING[self.spec.upsampling]
+        columns = [
+            F.interpolate(level, size=size, mode=mode, align_corners=False) for level in levels
+        ]
+        return torch.cat(columns, dim=1).reshape(len(levels), -1).t()
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        return self.synthesize(self.sample(list(self.latents), coords))
