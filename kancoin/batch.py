@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kancoin.engines import Engine, InlineEngine
-from kancoin.errors import KancoinError, OutputError, UsageError
-from kancoin.fileio import is_stdio
+from kancoin.errors import KancoinError, UsageError
+from kancoin.fileio import ensure_directory, is_stdio
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -118,10 +118,7 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None, *, force: bool) -> li
     if output is not None:
         if output.exists() and not output.is_dir():
             raise UsageError(f"{output}: several inputs need -o to name a directory")
-        try:
-            output.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"{output}: cannot create ({exc.strerror or exc})") from None
+        ensure_directory(output, not_a_directory="is not a directory")
     jobs, taken = [], {}
     for source in sources:
         target = (output / source.name if output is not None else source).with_suffix(".inr")

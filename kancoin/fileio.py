@@ -60,6 +60,18 @@ def _probe_writable(output: Path, parent: Path) -> None:
 
 
 @cache
+def ensure_directory(path: Path, *, not_a_directory: str) -> Path:
+    """`path` as a directory, created with its parents if missing; OutputError when it is a
+    file (`not_a_directory` says why that is wrong) or cannot be created."""
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: {not_a_directory}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create ({exc.strerror or exc})") from None
+    return path
+
+
 def new_file_mode() -> int:
     """0o666 less the process umask: the mode open() would give a new file."""
     mask = os.umask(0)

@@ -39,7 +39,23 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-class FitProgress:
+class _Bar:
+    """A context manager around an optional tqdm bar (`_bar`: None when disabled)."""
+
+    _bar = None
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FitProgress(_Bar):
     """Callable progress sink for `kancoin.encode` (step, done, psnr, elapsed), with
     `phase(name)` for the codec's phases."""
 
@@ -137,18 +153,8 @@ class FitProgress:
         else:
             print(text, file=self._stream, flush=True)
 
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
-    def __enter__(self) -> FitProgress:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class BatchProgress:
+class BatchProgress(_Bar):
     """One bar over a batch of files; within a file (one worker) it moves with the fit."""
 
     def __init__(self, files: int, *, enabled: bool = True, stream=None):
@@ -196,13 +202,3 @@ class BatchProgress:
         if self._bar is not None and position > self._shown:
             self._bar.update(position - self._shown)
             self._shown = position
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-    def __enter__(self) -> BatchProgress:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

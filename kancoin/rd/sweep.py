@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from kancoin.engines import ENGINES, make_engine
-from kancoin.errors import InputError, OutputError, UsageError
-from kancoin.fileio import write_bytes_atomic
+from kancoin.errors import InputError, UsageError
+from kancoin.fileio import ensure_directory, write_bytes_atomic
 from kancoin.presets import PRESETS
 from kancoin.rd import report
 from kancoin.rd.baselines import Jpeg2000Codec, JpegCodec
@@ -348,13 +348,7 @@ def _sources(inputs: Sequence[str | Path]) -> list[SourceImage]:
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a directory")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot create ({exc.strerror or exc})") from None
-    return out_dir
+    return ensure_directory(out_dir, not_a_directory="exists and is not a directory")
 
 
 def _stderr(message: str) -> None:
