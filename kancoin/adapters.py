@@ -48,7 +48,7 @@ IMAGE_CHANNELS = {
     "PPM": (1, 3, 4),
     "WEBP": (1, 2, 3, 4),
 }
-IMAGE_MAX_SIDE = {"JPEG": 65535, "WEBP": 16383}  # the formats' own limits
+IMAGE_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}  # libjpeg's and libwebp's own limits
 
 # Audio choices, measured in docs/AUDIO.md (float PSNR after 300 steps on the shared clips).
 SEGMENT_BITS = 8000  # a segment per 8 kbit of budget: 0.5 s at 16 kbps, 0.125 s at 64
