@@ -48,7 +48,7 @@ IMAGE_CHANNELS = {
     "PPM": (1, 3, 4),
     "WEBP": (1, 2, 3, 4),
 }
-IMAGE_MAX_SIDE = {"JPEG": 65535, "WEBP": 16383}  # the formats' own limits
+IMAGE_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}  # libjpeg's and libwebp's own limits
 
 DEFAULT_IMAGE_THREADS = 2
 SMALL_IMAGE_PIXELS = 1 << 18  # below: one thread

@@ -134,6 +134,24 @@ def test_rgba_to_jpeg_and_oversized_webp_are_refused_before_work(tmp_path):
         kancoin.decode(rgb, tmp_path / "out.webp", size=(16384, 1))
 
 
+def test_jpeg_wider_than_libjpeg_holds_is_refused_before_work(tmp_path):
+    # found by the fuzz campaign: libjpeg stops at 65500 pixels a side, Pillow raised OSError
+    # after the render
+    rgb = random_file(ImageInfo(4, 4, 3), SirenSpec(2, 3, layers=1, width=2))
+    with pytest.raises(UsageError, match="65500"):
+        kancoin.decode(rgb, tmp_path / "out.jpg", size=(65501, 1), max_work=1)
+    assert kancoin.decode(rgb, tmp_path / "ok.jpg", size=(65500, 1)).shape == (1, 65500, 3)
+
+
+def test_side_limits_match_pillow(tmp_path):
+    from PIL import Image
+
+    for name, side in adapters.IMAGE_MAX_SIDE.items():
+        Image.new("RGB", (side, 1)).save(tmp_path / "probe", format=name)
+        with pytest.raises((OSError, ValueError)):
+            Image.new("RGB", (side + 1, 1)).save(tmp_path / "probe", format=name)
+
+
 def test_format_table_matches_pillow(tmp_path):
     from PIL import Image
 
