@@ -69,8 +69,8 @@ def _spec(config, info, in_features: int, w0_first: float | None) -> ModelSpec:
     """The model family's defaults for this signal; w0_first only where the family has it."""
     spec = spec_class_by_name(config.model)(in_features=in_features, out_features=info.channels)
     w0_first = config.w0_first if config.w0_first is not None else w0_first
-    if w0_first is not None and hasattr(spec, "w0_first"):
-        spec = spec.replace(w0_first=w0_first)
+    if w0_first is not None:
+        spec = spec.for_first_frequency(w0_first)
     return spec
 
 
