@@ -310,7 +310,12 @@ def info(input_path, as_json):
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--bpp", default="0.1,0.2,0.3,0.5", show_default=True, help="Target rates.")
-@click.option("--codecs", help="Comma-separated, e.g. siren,jpeg2000,jpeg (default: all).")
+@click.option(
+    "--codecs",
+    help="Comma-separated, from: "
+    + ", ".join([*(spec.name for spec in MODEL_SPECS.values()), "jpeg2000", "jpeg"])
+    + " (default: all).",
+)
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Results.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--steps", type=int, help="Training steps per encode (overrides the preset).")

@@ -111,3 +111,15 @@ def test_finer_activation_and_its_gradient():
     y.sum().backward()
     scale = z.detach().abs() + 1  # not differentiated (FINER's code)
     assert torch.allclose(z.grad, 30 * scale * torch.cos(30 * scale * z.detach()))
+
+
+def test_rd_help_lists_every_family_as_a_codec():
+    from click.testing import CliRunner
+
+    from kancoin.cli import cli
+
+    result = CliRunner().invoke(cli, ["rd", "--help"], terminal_width=400)
+    assert result.exit_code == 0
+    listed = " ".join(result.output.split())
+    for spec in MODEL_SPECS.values():
+        assert f" {spec.name}," in listed
