@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         for row in pool.imap_unordered(_run_job, [(f, s, args) for f, s in jobs]):
             rows.append(row)
             print(_progress_line(row), flush=True)
+            args.out.mkdir(parents=True, exist_ok=True)  # what is done survives an abort
+            (args.out / "zoo.partial.json").write_text(json.dumps(rows, indent=1) + "\n")
     meta = {
         "command": "python bench/zoo.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "kancoin": kancoin.__version__,
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     order = {name: i for i, name in enumerate(families)}
     rows.sort(key=lambda r: (order[r["family"]], r["signal"]))
     write_outputs(args.out, meta, rows, families)
+    (args.out / "zoo.partial.json").unlink(missing_ok=True)
     return 0
 
 
