@@ -47,6 +47,8 @@ REPO = Path(__file__).resolve().parent.parent
 SPEECH = REPO.parent / "shared" / "data" / "audio" / "librispeech_1995-1837-0001_16k.wav"
 BIT_DEPTHS = (8, 10)
 IMAGE_BATCH = 0.1  # every family, images: ~10k of a half-size Kodak image (INR-Bench: 8192)
+IMAGE_LOW_BAND = 0.1  # cycles per pixel: the low/high split of band_snrs (Nyquist 0.5)
+LOW_BAND_HZ = 1000.0  # speech: the low/high split of band_snrs
 EVALS = 10  # full-signal evaluations per fit: the resolution of time-to-quality
 
 
@@ -171,11 +173,14 @@ def _run_job(job) -> dict:
     steps = None if args.seconds else (args.audio_steps if is_audio else args.steps)
     runs = {}
     for sampler in ("uniform", args.sampler):
-        models, history, fit_seconds = fit_all(kind, spec, args, sampler, fraction, steps)
+        models, history, fit_seconds, rollbacks = fit_all(
+            kind, spec, args, sampler, fraction, steps
+        )
         runs[sampler] = {
             "models": models,
             "history": history,
             "fit_seconds": fit_seconds,
+            "rollbacks": rollbacks,
             **measure(kind, models, data),
         }
     main_run = runs[args.sampler]
@@ -198,6 +203,11 @@ def _run_job(job) -> dict:
             "seconds": args.seconds,
             "fit_seconds": round(main_run["fit_seconds"], 2),
             "uniform": runs["uniform"][metric],
+            "snr_low": main_run["snr_low"],
+            "snr_high": main_run["snr_high"],
+            "rollbacks": main_run["rollbacks"] + runs["uniform"]["rollbacks"],
+            "history": [[round(x, 3) for x in p] for p in main_run["history"]],
+            "uniform_history": [[round(x, 3) for x in p] for p in runs["uniform"]["history"]],
         },
         "quantization_loss": quantized,
         "real_file": real,
@@ -211,7 +221,7 @@ def fit_all(kind, spec, args, sampler: str, fraction: float, steps: int | None):
     preset = get_preset(args.preset)
     torch.manual_seed(args.seed)
     models = [spec.build() for _ in range(kind.info.networks)]
-    histories, total = [], 0.0
+    histories, total, rollbacks = [], 0.0, 0
     budget = None if args.seconds is None else args.seconds / kind.info.networks
     for index, model in enumerate(models):
         part = kind.part(index, torch.device("cpu"))
@@ -227,7 +237,8 @@ def fit_all(kind, spec, args, sampler: str, fraction: float, steps: int | None):
         result = fit(model, part.coords, part.targets, config)
         histories.append((part.weight, result.history))
         total += result.seconds
-    return models, combine_histories(histories), total
+        rollbacks += result.rollbacks
+    return models, combine_histories(histories), total, rollbacks
 
 
 def combine_histories(histories) -> list[tuple[int, float, float]]:
@@ -250,14 +261,42 @@ def render_signal(kind, models) -> np.ndarray:
 
 
 def measure(kind, models, data) -> dict:
-    """PSNR (and SNR for audio) of the float render, as the codec defines them."""
+    """PSNR (and SNR for audio) of the float render, as the codec defines them, and the
+    SNR in a low and a high frequency band (band_snrs)."""
     out = render_signal(kind, models)
     if isinstance(kind, adapters.AudioKind):
         return {
             "psnr": psnr(original=audio.to_unit(data), reconstruction=audio.to_unit(out)),
             "snr": audio.snr(original=data, reconstruction=out),
+            **band_snrs(data, out, sample_rate=kind.info.sample_rate),
         }
-    return {"psnr": psnr(original=data, reconstruction=out)}
+    return {"psnr": psnr(original=data, reconstruction=out), **band_snrs(data, out)}
+
+
+def band_snrs(original: np.ndarray, reconstruction: np.ndarray, sample_rate=None) -> dict:
+    """Signal-to-error energy (dB) below and above a cut: for images, 0.1 cycles per pixel
+    (radially); for audio, LOW_BAND_HZ. The DC term is left out. A network with a strong
+    low-frequency bias has a far lower high-band than low-band SNR."""
+    error = original.astype(np.float64) - reconstruction
+    if sample_rate is None:
+        spectrum = np.abs(np.fft.fft2(original.astype(np.float64), axes=(0, 1))) ** 2
+        residual = np.abs(np.fft.fft2(error, axes=(0, 1))) ** 2
+        fy = np.fft.fftfreq(original.shape[0])[:, None]
+        fx = np.fft.fftfreq(original.shape[1])[None, :]
+        radius = np.sqrt(fx**2 + fy**2)[..., None] * np.ones(original.shape[2])
+        low = (radius > 0) & (radius <= IMAGE_LOW_BAND)
+        high = radius > IMAGE_LOW_BAND
+    else:
+        spectrum = np.abs(np.fft.rfft(original.astype(np.float64), axis=0)) ** 2
+        residual = np.abs(np.fft.rfft(error, axis=0)) ** 2
+        freq = np.fft.rfftfreq(original.shape[0], 1.0 / sample_rate)[:, None]
+        freq = freq * np.ones(original.shape[1])
+        low = (freq > 0) & (freq <= LOW_BAND_HZ)
+        high = freq > LOW_BAND_HZ
+    return {
+        "snr_low": float(10 * np.log10(spectrum[low].sum() / max(residual[low].sum(), 1e-30))),
+        "snr_high": float(10 * np.log10(spectrum[high].sum() / max(residual[high].sum(), 1e-30))),
+    }
 
 
 def quantized_loss(kind, models, data, bits: int, float_run: dict) -> dict:
@@ -388,6 +427,11 @@ def summarise(rows: list[dict], family: str) -> dict:
         "real_bpp": real(images, "rate"),
         "real_snr": real(speech, "snr"),
         "real_kbps": real(speech, "rate"),
+        "image_low": _mean(r["equal"]["snr_low"] for r in images),
+        "image_high": _mean(r["equal"]["snr_high"] for r in images),
+        "speech_low": _mean(r["equal"]["snr_low"] for r in speech),
+        "speech_high": _mean(r["equal"]["snr_high"] for r in speech),
+        "rollbacks": sum(r["equal"]["rollbacks"] for r in images + speech),
         "step_gain": gain(images + speech, "step_gain"),
         "time_gain": gain(images + speech, "time_gain"),
         "psnr_gain": gain(images + speech, "psnr_gain_db"),
@@ -433,6 +477,24 @@ def markdown(meta: dict, rows: list[dict], families: list[str]) -> str:
             f"{_cell(m['speech_q8'])} | {_cell(m['speech_q10'])} | "
             f"{_cell(m['real_snr'])} ({_cell(m['real_kbps'], 1)}) | {_cell(m['step_gain'])} | "
             f"{_cell(m['time_gain'])} | {_cell(m['image_fit_s'], 1)} |"
+        )
+    lines += [
+        "",
+        "Frequency response at equal parameters and steps: SNR (dB) of the band below and above "
+        f"{IMAGE_LOW_BAND} cycles/pixel (images, mean) and {LOW_BAND_HZ:g} Hz (speech); "
+        "rollbacks: collapses the divergence guard undid over all fits of the family.",
+        "",
+        "| family | image low | image high | image high - low | speech low | speech high "
+        "| speech high - low | rollbacks |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for family in families:
+        m = summarise(rows, family)
+        lines.append(
+            f"| {family} | {_cell(m['image_low'])} | {_cell(m['image_high'])} | "
+            f"{_cell(m['image_high'] - m['image_low'])} | {_cell(m['speech_low'])} | "
+            f"{_cell(m['speech_high'])} | {_cell(m['speech_high'] - m['speech_low'])} | "
+            f"{m['rollbacks']} |"
         )
     lines += ["", "Per signal (spec at the equal parameter count; file model at the rate):", ""]
     lines += ["| family | signal | spec | value | file model | file |", "|---|---|---|---|---|---|"]
