@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bpp", type=float, default=0.3)
     parser.add_argument("--kbps", type=float, default=32.0)
     parser.add_argument("--sampler", default="importance", help="against uniform batches")
+    parser.add_argument(
+        "--skip-uniform", action="store_true", help="no uniform-batch runs (no sampler gain)"
+    )
     parser.add_argument("--preset", default="fast", help="learning rate (x family's scale)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="processes of one thread each")
@@ -172,7 +175,8 @@ def _run_job(job) -> dict:
     fraction = adapters.AUDIO_BATCH_FRACTION if is_audio else IMAGE_BATCH
     steps = None if args.seconds else (args.audio_steps if is_audio else args.steps)
     runs = {}
-    for sampler in ("uniform", args.sampler):
+    samplers = (args.sampler,) if args.skip_uniform else ("uniform", args.sampler)
+    for sampler in samplers:
         models, history, fit_seconds, rollbacks = fit_all(
             kind, spec, args, sampler, fraction, steps
         )
@@ -202,16 +206,20 @@ def _run_job(job) -> dict:
             "steps": steps,
             "seconds": args.seconds,
             "fit_seconds": round(main_run["fit_seconds"], 2),
-            "uniform": runs["uniform"][metric],
+            "uniform": runs["uniform"][metric] if "uniform" in runs else None,
             "snr_low": main_run["snr_low"],
             "snr_high": main_run["snr_high"],
-            "rollbacks": main_run["rollbacks"] + runs["uniform"]["rollbacks"],
+            "rollbacks": sum(run["rollbacks"] for run in runs.values()),
             "history": [[round(x, 3) for x in p] for p in main_run["history"]],
-            "uniform_history": [[round(x, 3) for x in p] for p in runs["uniform"]["history"]],
+            "uniform_history": [
+                [round(x, 3) for x in p] for p in runs.get("uniform", {}).get("history", [])
+            ],
         },
         "quantization_loss": quantized,
         "real_file": real,
-        "sampler_gain": sampler_gain(runs["uniform"]["history"], main_run["history"]),
+        "sampler_gain": sampler_gain(runs["uniform"]["history"], main_run["history"])
+        if "uniform" in runs
+        else {},
         "seconds": round(time.perf_counter() - started, 1),
     }
 
