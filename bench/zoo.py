@@ -490,7 +490,8 @@ def markdown(meta: dict, rows: list[dict], families: list[str]) -> str:
         )
     lines += [
         "",
-        "Frequency response at equal parameters and steps: SNR (dB) of the band below and above "
+        f"Frequency response at equal parameters and {'time' if s.get('seconds') else 'steps'}: "
+        "SNR (dB) of the band below and above "
         f"{IMAGE_LOW_BAND} cycles/pixel (images, mean) and {LOW_BAND_HZ:g} Hz (speech); "
         "rollbacks: collapses the divergence guard undid over all fits of the family.",
         "",
