@@ -36,7 +36,7 @@ from PIL import Image
 
 import kancoin
 from kancoin import adapters, allocation, audio
-from kancoin.codec import EncodeConfig
+from kancoin.config import EncodeConfig
 from kancoin.datasets import kodak_image
 from kancoin.fit import FitConfig, fit
 from kancoin.models import MODEL_SPECS
@@ -163,7 +163,7 @@ def _run_job(job) -> dict:
     started, cpu_started = time.perf_counter(), time.process_time()
     data, sample_rate = load_signal(signal, args)
     is_audio = sample_rate is not None
-    config = EncodeConfig(model=family, kbps=args.kbps if is_audio else None, bpp=None)
+    config = EncodeConfig.of(model=family, kbps=args.kbps if is_audio else None, bpp=None)
     kind = adapters.for_source(data, config, sample_rate=sample_rate)
     base = kind.base_spec(config)
     target = args.audio_params if is_audio else args.params
