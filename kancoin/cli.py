@@ -571,8 +571,8 @@ def _tensor_lines(header, tensors: list[dict], *, every: bool) -> list[str]:
 @click.option("--bpp", default="0.1,0.2,0.3,0.5", show_default=True, help="Target rates.")
 @click.option(
     "--codecs",
-    help="Comma-separated, e.g. siren,jpeg2000,jpeg, or 'all'.  [default: all: every kancoin "
-    f"model ({', '.join(spec.name for spec in MODEL_SPECS.values())}), jpeg2000, jpeg]",
+    help="Comma-separated, e.g. siren,jpeg2000,jpeg, or 'all'.  [default: all: the kancoin "
+    f"models {', '.join(spec.name for spec in MODEL_SPECS.values())}, jpeg2000, jpeg]",
 )
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Results.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
