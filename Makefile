@@ -8,8 +8,12 @@ PRESET ?= fast
 CODECS ?= siren,jpeg2000,jpeg
 OUT    ?= out
 ENGINE ?= local
+FORCE  ?=
+FUZZ_INPUTS ?= 1000000
+FUZZ_OUT    ?= fuzz-out
 
-.PHONY: help install native demo test lint check golden rd-kodak clean
+.PHONY: help install native demo test lint check golden fuzz rd-kodak clean
+# `make rd-kodak` recomputes rows whose encoder source or threads changed; FORCE=1 reruns all
 
 help:  ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,11 +52,14 @@ lint: install  ## ruff: lint and format check
 
 check: test  ## same as test
 
+fuzz: install  ## the decoder's fuzz campaign (bench/fuzz.py; FUZZ_INPUTS, FUZZ_OUT)
+	nice $(BIN)/python bench/fuzz.py --inputs $(FUZZ_INPUTS) --out $(FUZZ_OUT)
+
 golden: install  ## golden .inr files for what has none yet (never rewrites one)
 	KANCOIN_REGEN_GOLDEN=1 $(BIN)/python scripts/make_golden.py
 
 rd-kodak: install  ## Kodak rate-distortion sweep (PRESET=fast|default|best, CODECS=..., ENGINE=local|ray)
-	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --engine $(ENGINE) --out results/kodak
+	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --engine $(ENGINE) --out results/kodak $(if $(FORCE),--force)
 
 clean:  ## remove .venv, outputs and caches
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache $(NATIVE)

@@ -21,11 +21,11 @@ import torch
 from kancoin import audio, signals
 from kancoin.audio import AudioInfo
 from kancoin.bitstream import Header
-from kancoin.config import explicit
-from kancoin.errors import InputError, LimitError, UsageError
+from kancoin.config import DEFAULT_BPP, DEFAULT_KBPS, explicit
+from kancoin.errors import InputError, LimitError, OutputError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset
-from kancoin.render import render
+from kancoin.render import render_into
 from kancoin.signal_info import SignalInfo
 from kancoin.signals import ImageInfo
 
@@ -39,6 +39,21 @@ IMAGE_FORMATS = {
     ".ppm": "PPM",
     ".webp": "WEBP",
 }
+# the channel counts each format holds (grey, grey + alpha, RGB, RGBA), as Pillow writes them
+IMAGE_CHANNELS = {
+    "PNG": (1, 2, 3, 4),
+    "JPEG": (1, 3),
+    "BMP": (1, 3, 4),
+    "TIFF": (1, 2, 3, 4),
+    "PPM": (1, 3, 4),
+    "WEBP": (1, 2, 3, 4),
+}
+IMAGE_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}  # libjpeg's and libwebp's own limits
+
+DEFAULT_IMAGE_THREADS = 2
+SMALL_IMAGE_PIXELS = 1 << 18  # below: one thread
+LOSSY_IMAGE_FORMATS = ("JPEG", "WEBP")
+DEFAULT_LOSSY_QUALITY = 95  # decoding to .jpg/.webp: near-transparent, stated in the output
 
 # Audio choices, measured in docs/AUDIO.md (float PSNR after 300 steps on the shared clips).
 SEGMENT_BITS = 8000  # a segment per 8 kbit of budget: 0.5 s at 16 kbps, 0.125 s at 64
@@ -53,6 +68,12 @@ MIN_IMAGE_BATCH = 4096
 AUDIO_BATCH_FRACTION = 0.2  # segments are short: small batches would be a few hundred frames
 AUDIO_BITS_PER_PARAM = 8.0  # audio was measured at 8 (docs/AUDIO.md); 7 is not
 ALLOCATION_SAMPLES = 2048  # per segment: the allocation's cost, not the fit's, dominated
+# --psnr without a rate cap: the network is planned as for the default rate at or above the
+# reference PSNR, and smaller below it (Kodak at the default preset: 29.3 dB at 0.1 bpp,
+# 31.5 dB at 0.3, about 2 dB per doubling); a cap given with --psnr plans at the cap
+PSNR_PLAN_REFERENCE_DB = 30.0
+PSNR_PLAN_DB_PER_DOUBLING = 2.0
+PSNR_PLAN_MIN_BPP = 0.02
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,18 @@ class SignalKind(ABC):
     def measure(self, decoded: np.ndarray) -> dict[str, float]:
         """PSNR (and more) of the output as the decoder writes it."""
 
+    @abstractmethod
+    def flat_psnr(self) -> float:
+        """PSNR of what constant networks (each part's mean) code."""
+
+    @abstractmethod
+    def plan_bits_for_psnr(self, psnr: float) -> float:
+        """Bits to plan the network at for a quality target without a rate cap."""
+
+    @abstractmethod
+    def rate_for_bits(self, bits: float) -> str:
+        """The option that asks for `bits` on this signal, e.g. '--bpp 9.2'."""
+
     # decoding
 
     @abstractmethod
@@ -130,11 +163,28 @@ class SignalKind(ABC):
     def render(self, models, size: tuple[int, ...], device: torch.device) -> np.ndarray: ...
 
     @abstractmethod
-    def check_format(self, path: Path) -> None:
-        """Refuse an output path whose format cannot hold this signal, before any work."""
+    def output_samples(self, size: tuple[int, ...]) -> int:
+        """Samples (pixels, frames) an output of this size holds: the decode budget's unit."""
 
     @abstractmethod
-    def save(self, path: Path, signal: np.ndarray, size: tuple[int, ...]) -> None: ...
+    def writer_bytes(self) -> int:
+        """Bytes per output sample that saving holds beyond the float32 output."""
+
+    @abstractmethod
+    def check_format(
+        self, path: Path, size: tuple[int, ...] | None = None, *, quality: int | None = None
+    ) -> None:
+        """Refuse an output path whose format cannot hold this signal (channels, size,
+        rate) or the options given for it, before any work."""
+
+    @abstractmethod
+    def save(
+        self, path: Path, signal: np.ndarray, size: tuple[int, ...], *, quality=None
+    ) -> None: ...
+
+    @abstractmethod
+    def matches_file(self, path: Path) -> bool:
+        """Whether `path` holds a signal of this file's shape (the original, likely)."""
 
     @abstractmethod
     def describe_output(self, signal: np.ndarray, *, scale=None, rate=None) -> str: ...
@@ -146,7 +196,14 @@ class ImageKind(SignalKind):
     rate_option = "bpp"
     default_suffix = ".png"
     allocation_samples = 16384  # coordinates the bit allocation measures distortion on
-    default_threads = None  # torch's own count
+
+    @property
+    def default_threads(self) -> int:
+        """A count fixed by the image, not the machine's cores: gradients are summed per
+        thread, so the count changes the bytes; with this default every machine writes the
+        same file. A Kodak step has 3 chunks, so more threads would gain little at the
+        default batch; small images run on one (a second only waits on tiny ops)."""
+        return DEFAULT_IMAGE_THREADS if self.info.samples >= SMALL_IMAGE_PIXELS else 1
 
     def __init__(self, info: ImageInfo, image: np.ndarray | None = None):
         self.info = info
@@ -164,6 +221,16 @@ class ImageKind(SignalKind):
         if explicit(config.rate.kbps):
             raise UsageError("kbps is for audio; give an image's rate as bpp")
         return None if config.rate.bpp is None else config.rate.bpp * self.info.samples
+
+    def plan_bits_for_psnr(self, psnr: float) -> float:
+        """Bits to plan the network at for a quality target without a rate cap."""
+        doublings = (psnr - PSNR_PLAN_REFERENCE_DB) / PSNR_PLAN_DB_PER_DOUBLING
+        bpp = min(float(DEFAULT_BPP), max(PSNR_PLAN_MIN_BPP, DEFAULT_BPP * 2**doublings))
+        return bpp * self.info.samples
+
+    def rate_for_bits(self, bits: float) -> str:
+        """The option that asks for `bits` on this signal, e.g. '--bpp 9.2'."""
+        return f"--bpp {math.ceil(100 * bits / self.info.samples) / 100:g}"
 
     def base_spec(self, config) -> ModelSpec:
         return _spec(config, self.info, in_features=2, w0_first=None)
@@ -190,6 +257,14 @@ class ImageKind(SignalKind):
         targets = torch.from_numpy(self.image.reshape(-1, channels)).to(device)
         return Part(coords, targets, 1.0)
 
+    def flat_psnr(self) -> float:
+        """PSNR of the image's mean colour, as 8 bits: what a constant network codes."""
+        mean = self.image.reshape(-1, self.info.channels).mean(axis=0, dtype=np.float64)
+        mean = np.rint(mean * 255).astype(np.float32) / 255.0  # as the file's pixels are read
+        return signals.psnr(
+            original=self.image, reconstruction=np.broadcast_to(mean, self.image.shape)
+        )
+
     def measure(self, decoded: np.ndarray) -> dict[str, float]:
         """PSNR of the 8-bit image the decoder writes."""
         reconstruction = signals.to_uint8(decoded).astype(np.float32) / 255
@@ -215,18 +290,70 @@ class ImageKind(SignalKind):
         signals.check_output_pixels(width, height, max_samples)
         return width, height
 
+    def output_samples(self, size: tuple[int, int]) -> int:
+        return size[0] * size[1]
+
+    def writer_bytes(self) -> int:
+        """Per pixel, beyond the float output: the 8-bit copy and Pillow's own buffer
+        (4 bytes a pixel but for grey)."""
+        return self.info.channels + (1 if self.info.channels == 1 else 4)
+
     def render(self, models, size: tuple[int, int], device: torch.device) -> np.ndarray:
-        """Float32 HxWxC in [0, 1]."""
+        """Float32 HxWxC in [0, 1]; coordinates made per chunk, never the whole grid."""
         width, height = size
-        coords = signals.image_grid(height, width).to(device)
-        pixels = render(models[0], coords).clamp_(0.0, 1.0)
-        return pixels.reshape(height, width, self.info.channels).cpu().numpy()
+        ys = signals.image_grid(height, 1)[:, 0].contiguous().to(device)  # pixel-centre rows
+        xs = signals.image_grid(1, width)[:, 1].contiguous().to(device)
 
-    def check_format(self, path: Path) -> None:
-        image_format(path)
+        def coords_at(start: int, stop: int) -> torch.Tensor:
+            index = torch.arange(start, stop, device=device)
+            return torch.stack([ys[index // width], xs[index % width]], dim=1)
 
-    def save(self, path: Path, image: np.ndarray, size: tuple[int, int]) -> None:
-        signals.image_to_pil(image).save(path, format=image_format(path))
+        out = torch.empty((width * height, self.info.channels))
+        pixels = render_into(models[0], width * height, coords_at, ys, out=out)
+        pixels.nan_to_num_(nan=0.0).clamp_(0.0, 1.0)  # a hostile network's NaN: black
+        return out.reshape(height, width, self.info.channels).numpy()
+
+    def check_format(
+        self, path: Path, size: tuple[int, int] | None = None, *, quality: int | None = None
+    ) -> None:
+        """Refuse, before any work, a format that cannot hold this image's channels."""
+        name = image_format(path)
+        if quality is not None and not is_lossy_image(path):
+            raise UsageError(f"--quality is for .jpg and .webp outputs, not {Path(path).name!r}")
+        channels = self.info.channels
+        if channels not in IMAGE_CHANNELS[name]:
+            held = ", ".join(map(str, IMAGE_CHANNELS[name]))
+            raise UsageError(
+                f"{Path(path).name}: {name} cannot hold {channels}-channel images "
+                f"({held} only); use .png"
+            )
+        side = IMAGE_MAX_SIDE.get(name)
+        if size is not None and side is not None and max(size) > side:
+            raise UsageError(
+                f"{Path(path).name}: {name} cannot hold {size[0]}x{size[1]} (at most {side} "
+                "pixels a side); use .png"
+            )
+
+    def save(self, path: Path, image: np.ndarray, size: tuple[int, int], *, quality=None) -> None:
+        options = {}
+        if image_format(path) in LOSSY_IMAGE_FORMATS:
+            options["quality"] = quality or DEFAULT_LOSSY_QUALITY
+        try:
+            signals.image_to_pil(image).save(path, format=image_format(path), **options)
+        except (ValueError, KeyError, TypeError) as exc:  # OSError: fileio's OutputError
+            raise OutputError(f"{path}: cannot write image ({exc})") from None
+
+    def matches_file(self, path: Path) -> bool:
+        """Whether `path` is an image of this file's size (the original, by its look)."""
+        try:
+            from PIL import Image
+
+            with Image.open(path) as img:
+                return img.size == (self.info.width, self.info.height) or (
+                    img.size == (self.info.height, self.info.width)  # EXIF-rotated originals
+                )
+        except Exception:  # unreadable: not an image we would have encoded
+            return False
 
     def describe_output(self, image: np.ndarray, **_) -> str:
         height, width = image.shape[:2]
@@ -281,6 +408,13 @@ class AudioKind(SignalKind):
             raise UsageError("bpp is for images; give an audio rate as kbps")
         return None if config.rate.kbps is None else config.rate.kbps * 1000.0 * self.info.duration
 
+    def plan_bits_for_psnr(self, psnr: float) -> float:
+        """Audio plans at the default rate: its networks are small and per segment."""
+        return float(DEFAULT_KBPS) * 1000.0 * self.info.duration
+
+    def rate_for_bits(self, bits: float) -> str:
+        return f"--kbps {math.ceil(100 * bits / (1000.0 * self.info.duration)) / 100:g}"
+
     def base_spec(self, config) -> ModelSpec:
         seconds = self.info.segment_frames / self.info.sample_rate
         w0_first = W0_FIRST_AT_HALF_SECOND * math.sqrt(seconds / 0.5)
@@ -316,6 +450,19 @@ class AudioKind(SignalKind):
         targets = torch.from_numpy(audio.to_unit(self.samples[start:stop])).to(device)
         return Part(coords, targets, (stop - start) / self.info.frames)
 
+    def flat_psnr(self) -> float:
+        """PSNR (waveform in [0, 1]) of each segment's mean, as 16 bits: what constant
+        networks code."""
+        flat = np.empty_like(self.samples)
+        for index in range(self.info.networks):
+            start, stop = self._span(index)
+            mean = self.samples[start:stop].mean(axis=0, dtype=np.float64)
+            mean = np.rint(mean * audio.INT16_SCALE).astype(np.float32) / audio.INT16_SCALE
+            flat[start:stop] = mean
+        return signals.psnr(
+            original=audio.to_unit(self.samples), reconstruction=audio.to_unit(flat)
+        )
+
     def measure(self, decoded: np.ndarray) -> dict[str, float]:
         """PSNR (waveform mapped to [0, 1]) and SNR of the 16-bit clip the decoder writes."""
         written = audio.to_int16(decoded).astype(np.float32) / audio.INT16_SCALE
@@ -350,32 +497,76 @@ class AudioKind(SignalKind):
             )
         return (rate,)
 
-    def render(self, models, size: tuple[int], device: torch.device) -> np.ndarray:
-        """Float32 frames x channels in [-1, 1], segment by segment (memory stays flat)."""
+    def output_samples(self, size: tuple[int]) -> int:
         (rate,) = size
-        positions = audio.output_positions(self.info.frames, self.info.sample_rate, rate)
-        out = np.empty((len(positions), self.info.channels), dtype=np.float32)
-        bounds = np.arange(1, len(models)) * self.info.segment_frames
-        edges = [0, *np.searchsorted(positions, bounds).tolist(), len(positions)]
-        for index, model in enumerate(models):
+        return audio.output_frames(self.info.frames, self.info.sample_rate, rate)
+
+    def writer_bytes(self) -> int:
+        """Per frame, beyond the float output: the 16-bit copy and its float staging."""
+        return 2 * self.info.channels + 4 * self.info.channels
+
+    def render(self, models, size: tuple[int], device: torch.device) -> np.ndarray:
+        """Float32 frames x channels in [-1, 1], segment by segment and chunk by chunk:
+        times are made per chunk, networks built one at a time (memory stays flat)."""
+        (rate,) = size
+        count = self.output_samples(size)
+        step = self.info.sample_rate / rate  # output frame j sits at time j * step
+        out = np.empty((count, self.info.channels), dtype=np.float32)
+        view = torch.from_numpy(out)
+        like = torch.empty(0, device=device)
+        segment = self.info.segment_frames
+        edges = [0, *(_first_at(b * segment, step, count) for b in range(1, len(models))), count]
+        for index in range(len(models)):
             lo, hi = edges[index], edges[index + 1]
             if lo == hi:
                 continue
-            times = torch.from_numpy(positions[lo:hi])
-            coords = audio.segment_coords(times, index, self.info.segment_frames).to(device)
-            values = render(model, coords).clamp_(0.0, 1.0).cpu().numpy()
-            out[lo:hi] = audio.from_unit(values)
+
+            def coords_at(start: int, stop: int, lo=lo, index=index) -> torch.Tensor:
+                times = torch.arange(lo + start, lo + stop, dtype=torch.float64) * step
+                return audio.segment_coords(times, index, segment).to(device)
+
+            part = render_into(models[index], hi - lo, coords_at, like, out=view[lo:hi])
+            part.nan_to_num_(nan=0.5).clamp_(0.0, 1.0)  # a hostile network's NaN: silence
+            part.mul_(2.0).sub_(1.0)  # audio.from_unit, in place
         return out
 
-    def check_format(self, path: Path) -> None:
-        audio.audio_format(path)
+    def check_format(
+        self, path: Path, size: tuple[int] | None = None, *, quality: int | None = None
+    ) -> None:
+        """Refuse, before any work, a format that cannot hold the channels or the rate."""
+        if quality is not None:
+            raise UsageError("--quality is for .jpg and .webp image outputs")
+        audio.check_writable(path, self.info.channels, None if size is None else size[0])
 
-    def save(self, path: Path, samples: np.ndarray, size: tuple[int]) -> None:
+    def save(self, path: Path, samples: np.ndarray, size: tuple[int], *, quality=None) -> None:
         audio.save_audio(path, samples, size[0])
+
+    def matches_file(self, path: Path) -> bool:
+        """Whether `path` is a clip of this file's frames, rate and channels."""
+        try:
+            found = audio._soundfile().info(str(path))
+        except Exception:  # unreadable: not audio we would have encoded
+            return False
+        return (found.frames, found.samplerate, found.channels) == (
+            self.info.frames,
+            self.info.sample_rate,
+            self.info.channels,
+        )
 
     def describe_output(self, samples: np.ndarray, *, scale=None, rate=None) -> str:
         (rate,) = self.output_size(scale=scale, size=None, rate=rate, max_samples=len(samples))
         return f"{len(samples)} frames at {rate} Hz ({len(samples) / rate:.3f} s)"
+
+
+def _first_at(bound: float, step: float, count: int) -> int:
+    """The first output frame j (of count) with j * step >= bound, in float64 like the
+    times themselves (what searchsorted over every frame's time would find)."""
+    j = min(count, max(0, math.ceil(bound / step)))
+    while j > 0 and (j - 1) * step >= bound:
+        j -= 1
+    while j < count and j * step < bound:
+        j += 1
+    return j
 
 
 def load_signal(source, *, keep_alpha: bool = False) -> np.ndarray:
@@ -393,6 +584,10 @@ def load_signal(source, *, keep_alpha: bool = False) -> np.ndarray:
     if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
         raise InputError("float images must hold finite values in [0, 1]")
     return array
+
+
+def is_lossy_image(path) -> bool:
+    return IMAGE_FORMATS.get(Path(path).suffix.lower()) in LOSSY_IMAGE_FORMATS
 
 
 def image_format(path: Path) -> str:

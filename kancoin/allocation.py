@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kancoin.entropy import EntropyParams, choose_params
+from kancoin.entropy import EntropyParams, Family, choose_params
 from kancoin.quant import dequantize, index_for_bits, quantize
 from kancoin.render import render
 
@@ -77,10 +77,27 @@ def candidate_table(
             options.append(Choice(index, ints, entropy, bits, added))
             if added > 50 * max(base, 1e-6):
                 break  # coarser steps only get worse; do not spend evaluations on them
+        if options and len(options) == len(range(finest, coarsest + 1, HALF_BIT)):
+            zero = _zero_choice(model, tensor, coords, targets, base, options[-1])
+            if zero is not None:
+                options.append(zero)
         with torch.no_grad():
             tensor.copy_(original)
         table.append(options)
     return base, table
+
+
+def _zero_choice(model, tensor, coords, targets, base: float, coarsest: Choice) -> Choice | None:
+    """All zeros, which cost no payload bits, when they distort no more than the coarsest
+    step: what a flat image's or a silent clip's weights come to. Never offered otherwise,
+    so the allocation of any other signal is unchanged."""
+    ints = np.zeros(tuple(tensor.shape), dtype=np.int32)
+    with torch.no_grad():
+        tensor.zero_()
+    added = max(0.0, _mse(model, coords, targets) - base)
+    if added > coarsest.distortion:
+        return None
+    return Choice(coarsest.step_index, ints, EntropyParams(Family.UNIFORM, 0, 0), 0.0, added)
 
 
 def weighted(table: list[list[Choice]], weight: float) -> list[list[Choice]]:
@@ -213,7 +230,14 @@ def fill(table: list[list[Choice]], allocation: Allocation, budget_bits: float) 
 
 
 def _position(options: list[Choice], choice: Choice) -> int:
-    return next(k for k, c in enumerate(options) if c.step_index == choice.step_index)
+    """Where `choice` sits among a tensor's options (the zero option shares its step with
+    the coarsest one, and is told apart by its empty alphabet)."""
+    zero = choice.entropy.max_abs == 0
+    return next(
+        k
+        for k, c in enumerate(options)
+        if c.step_index == choice.step_index and (c.entropy.max_abs == 0) == zero
+    )
 
 
 def load_quantized(model: nn.Module, allocation: Allocation) -> None:

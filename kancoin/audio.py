@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from kancoin.errors import InputError, UsageError
+from kancoin.errors import InputError, OutputError, UsageError
 from kancoin.fields import HeaderField
 from kancoin.signal_info import SignalInfo
 
@@ -73,6 +73,8 @@ READ_FORMATS = ("WAV", "WAVEX", "FLAC")
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 AUDIO_SUFFIXES = (".wav", ".flac")
 INT16_SCALE = 32768.0  # libsndfile's convention: int16 / 32768 in [-1, 1)
+FLAC_MAX_RATE = 655350
+WRITE_CHUNK = 1 << 16  # frames converted to 16 bits at a time
 
 
 def _soundfile():
@@ -142,6 +144,23 @@ def audio_format(path: str | Path) -> str:
     return WRITE_FORMATS[suffix]
 
 
+def check_writable(path: str | Path, channels: int, rate: int | None = None) -> None:
+    """Refuse, before any work, an output format that cannot hold these channels or this
+    rate (FLAC: 1..8 channels, rates up to 655350 Hz and above 65535 only in tens of Hz,
+    libFLAC's streamable subset, which libsndfile writes)."""
+    name = Path(path).name
+    fmt = audio_format(path)
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise UsageError(f"{name}: {fmt} output of {channels} channels is not supported")
+    if rate is None or fmt != "FLAC":
+        return
+    if not 1 <= rate <= FLAC_MAX_RATE or (rate > 65535 and rate % 10):
+        raise UsageError(
+            f"{name}: FLAC cannot hold a sample rate of {rate} Hz (at most {FLAC_MAX_RATE}, "
+            "and above 65535 only multiples of 10); use .wav or --rate"
+        )
+
+
 def to_int16(samples: np.ndarray) -> np.ndarray:
     """Round a float clip in [-1, 1] to 16 bits, the way every decoded clip is measured."""
     return np.clip(np.rint(samples * INT16_SCALE), -32768, 32767).astype(np.int16)
@@ -150,7 +169,14 @@ def to_int16(samples: np.ndarray) -> np.ndarray:
 def save_audio(path: str | Path, samples: np.ndarray, sample_rate: int) -> None:
     """Write 16-bit PCM, WAV or FLAC by the path's suffix (callers write atomically)."""
     sf = _soundfile()
-    sf.write(str(path), to_int16(samples), sample_rate, subtype="PCM_16", format=audio_format(path))
+    check_writable(path, samples.shape[1], sample_rate)
+    pcm = np.empty(samples.shape, dtype=np.int16)
+    for start in range(0, len(samples), WRITE_CHUNK):  # float temporaries stay small
+        pcm[start : start + WRITE_CHUNK] = to_int16(samples[start : start + WRITE_CHUNK])
+    try:
+        sf.write(str(path), pcm, sample_rate, subtype="PCM_16", format=audio_format(path))
+    except (RuntimeError, TypeError, ValueError) as exc:  # LibsndfileError is a RuntimeError
+        raise OutputError(f"{path}: cannot write audio ({_one_line(exc)})") from None
 
 
 def to_unit(samples: np.ndarray) -> np.ndarray:

@@ -191,6 +191,14 @@ def _parse(body: bytes) -> tuple[Header, bytes]:
         tensors.append(TensorCoding(raw["step_index"], entropy))
     psnr = stream.read_value("uint:16") / 100 if stream.read_value("uint:1") else None
     payload_words = stream.read_value("uint:32")
+    # strict: the header ends in fewer than 8 padding bits, all zero (docs/FORMAT.md)
+    if stream.remaining >= 8:
+        raise FormatError(
+            f"header length {length} is longer than its {length - stream.remaining // 8} "
+            "bytes of fields"
+        )
+    if stream.remaining and stream.read_value(f"uint:{stream.remaining}") != 0:
+        raise FormatError("header padding bits are not zero")
     if length + 4 * payload_words != len(body):
         raise FormatError(
             f"payload of {payload_words} words does not match the file length {len(body) + 4}"

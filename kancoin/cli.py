@@ -1,6 +1,8 @@
 """Command line: a thin shell over kancoin.encode / kancoin.decode / kancoin.read_file.
 
 Errors print one line on stderr and exit with the code of their family (docs/CLI.md).
+`kancoin --version` and `kancoin --help` are answered by kancoin.launch without importing
+this module (and torch).
 """
 
 from __future__ import annotations
@@ -8,21 +10,27 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
-from kancoin import decoder, encoder
+from kancoin import batch, decoder, encoder
+from kancoin import budget as decode_budget
 from kancoin.config import DEFAULT_BPP, DEFAULT_KBPS, EncodeConfig, TrainingOptions
 from kancoin.device import DEVICE_CHOICES
-from kancoin.errors import KancoinError
+from kancoin.engines import ENGINES, make_engine
+from kancoin.errors import InputError, KancoinError, UsageError
+from kancoin.fileio import is_stdio, write_stdout
 from kancoin.fit import SAMPLERS, SamplerOptions
 from kancoin.fit.nint import NINT_MODES
 from kancoin.fit.select import STEP_KINDS
 from kancoin.fit.trainer import DEFAULT_WARMUP
 from kancoin.models import MODEL_SPECS
 from kancoin.presets import PRESETS
-from kancoin.progress import FitProgress
+from kancoin.progress import FitProgress, faster_hint
+
+MAX_STDIN_BYTES = 1 << 30  # no .inr, and no image we encode, comes near
 
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
@@ -53,15 +61,31 @@ class SizeType(click.ParamType):
         return width, height
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="kancoin")
 def cli() -> None:
-    """kancoin: compress images and audio as tiny neural networks (.inr files)."""
+    """kancoin: compress images and audio as tiny neural networks (.inr files).
+
+    Exit codes and every option: docs/CLI.md.
+    """
 
 
-@cli.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Default: INPUT.inr")
+@cli.command(short_help="Fit networks to images or audio; write .inr files.")
+@click.argument(
+    "inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path(path_type=Path)
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="File, or directory for several inputs; '-' is stdout.  [default: INPUT.inr]",
+)
+@click.option(
+    "--psnr",
+    type=float,
+    help="Quality target in dB (audio: PSNR of the waveform in [0, 1]): stop fitting once it "
+    "is reached and spend no more bits than needed; a --bpp/--kbps given too caps the rate.",
+)
 @click.option(
     "--bpp",
     type=float,
@@ -135,7 +159,27 @@ def cli() -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("--threads", type=int, help="CPU threads (default: all cores).")
+@click.option(
+    "--threads",
+    type=int,
+    help="CPU threads (default: 2 for images, 1 for audio, on every machine: the same "
+    "input and options give the same bytes; another count may change them).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Several inputs: files encoded in parallel (processes, or a local Ray cluster's CPUs).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="Several inputs: a local process pool, or a Ray cluster (pip install kancoin[ray]).",
+)
+@click.option("--ray-address", help="Ray cluster to join (default: $RAY_ADDRESS, else local).")
 @click.option(
     "--step",
     type=click.Choice(STEP_KINDS),
@@ -151,11 +195,14 @@ def cli() -> None:
     help="Print the plan (model, size, phases, expected rate) and stop, without fitting.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "-f", "--force", is_flag=True, help="Overwrite existing outputs (batches skip them otherwise)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress or notes; the result line stays.")
 def encode(
-    input_path,
+    inputs,
     output,
+    psnr,
     bpp,
     kbps,
     bits,
@@ -176,6 +223,9 @@ def encode(
     seed,
     device,
     threads,
+    workers,
+    engine,
+    ray_address,
     step,
     alpha,
     plan_only,
@@ -183,8 +233,12 @@ def encode(
     force,
     quiet,
 ):
-    """Fit a network to INPUT (image, or .wav/.flac audio) and write it as a .inr file."""
-    output = output or input_path.with_suffix(".inr")
+    """Fit a network to each INPUT (image, or .wav/.flac audio) and write it as a .inr file.
+
+    Several inputs, or a directory, are a batch: -o names a directory (default: beside each
+    input), existing outputs are skipped unless --force, and a file that fails is reported
+    without stopping the others. '-' reads stdin and writes stdout.
+    """
     rates = {name: value for name, value in (("bpp", bpp), ("kbps", kbps)) if value is not None}
     config = EncodeConfig.of(
         **rates,
@@ -208,35 +262,132 @@ def encode(
         threads=threads,
         keep_alpha=alpha,
         step=step,
+        psnr=psnr,
     )
+    if workers < 1:
+        raise UsageError(f"--workers must be 1 or more, got {workers}")
+    hint = faster_hint(preset, steps=steps, time_budget=time_budget)
     if plan_only:
-        chosen = encoder.plan_encode(input_path, config=config)
+        if batch.is_batch(inputs, output) or is_stdio(inputs[0]):
+            raise UsageError("--plan takes one input file")
+        chosen = encoder.plan_encode(inputs[0], config=config)
         click.echo(json.dumps(chosen.summary()) if as_json else chosen.describe())
         return
-    with FitProgress(f"fitting {input_path.name}", enabled=not quiet) as progress:
-        result = encoder.encode(input_path, output, config=config, progress=progress, force=force)
+    if batch.is_batch(inputs, output):
+        jobs = batch.plan_jobs(inputs, output, force=force)
+        outcome = batch.run_batch(
+            jobs,
+            config,
+            engine=make_engine(engine, workers=workers, threads=threads or 1, address=ray_address),
+            cpus=threads or 1,
+            force=force,
+            show_progress=not quiet,
+            hint=hint,
+        )
+        for line in outcome.lines(as_json=as_json):
+            click.echo(line)
+        if outcome.failed:
+            raise batch.BatchError(outcome)
+        return
+    if workers > 1:
+        raise UsageError("--workers is for several inputs")
+    (input_path,) = inputs
+    to_stdout = is_stdio(output) or (is_stdio(input_path) and output is None)
+    if is_stdio(input_path):
+        with _stdin_as_file() as spooled:
+            target = None if to_stdout else output
+            result = _encode_one(spooled, target, config, force, quiet, hint, name="stdin")
+    else:
+        target = None if to_stdout else (output or input_path.with_suffix(".inr"))
+        result = _encode_one(input_path, target, config, force, quiet, hint, name=input_path.name)
+    if to_stdout:
+        write_stdout(result.data)
     summary = result.summary()
-    if as_json:
-        click.echo(json.dumps(summary))
-    elif not quiet:
-        unit = result.header.signal.rate_unit
-        snr = f", SNR {summary['snr']:.2f} dB" if "snr" in summary else ""
+    summary["input"] = str(input_path)
+    if to_stdout:
+        summary["output"] = "-"
+    line = json.dumps(summary) if as_json else result_line(result, summary)
+    click.echo(line, err=to_stdout)  # stdout carries the file then
+    if result.target_met is False and not quiet:
         click.echo(
-            f"{summary['output']}: {summary['bytes']} bytes, {summary[unit]:.4f} {unit}, "
-            f"PSNR {summary['psnr']:.2f} dB{snr} (float {summary['psnr_float']:.2f} dB), "
-            f"{summary['model']}, {summary['params']} params, {summary['steps']} steps, "
-            f"{summary['seconds']:.1f} s"
+            f"kancoin: note: the target {result.psnr_target:g} dB was not reached "
+            f"({result.psnr:.2f} dB); raise the rate cap or the steps",
+            err=True,
         )
 
 
-@cli.command()
+def _encode_one(source, output, config, force, quiet, hint, *, name: str):
+    with FitProgress(name, enabled=not quiet, hint=hint) as progress:
+        return encoder.encode(source, output, config=config, progress=progress, force=force)
+
+
+def result_line(result, summary: dict) -> str:
+    """The one line `encode` prints on success (also under -q)."""
+    unit = result.header.signal.rate_unit
+    snr = f", SNR {_db(summary['snr'])}" if "snr" in summary else ""
+    target = ""
+    if summary.get("psnr_target") is not None:
+        met = "met" if summary["target_met"] else "NOT met"
+        target = f", target {summary['psnr_target']:g} dB {met}"
+    return (
+        f"{summary['output']}: {summary['bytes']} bytes, {summary[unit]:.4f} {unit}, "
+        f"PSNR {_db(summary['psnr'])}{snr} (float {_db(summary['psnr_float'])}){target}, "
+        f"{summary['model']}, {summary['params']} params, {summary['steps']} steps, "
+        f"{summary['seconds']:.1f} s"
+    )
+
+
+def _db(value) -> str:
+    """A dB figure for people: None in JSON means infinite (an exact decode)."""
+    return "inf (exact)" if value is None else f"{value:.2f} dB"
+
+
+class _stdin_as_file:
+    """Stdin spooled into a temporary file whose suffix tells image from audio (WAV/FLAC by
+    their magic bytes), since Pillow and soundfile read files."""
+
+    def __enter__(self) -> Path:
+        data = _read_stdin()
+        suffix = (
+            ".wav" if data[:4] in (b"RIFF", b"RF64") else ".flac" if data[:4] == b"fLaC" else ""
+        )
+        self._dir = tempfile.TemporaryDirectory(prefix="kancoin-stdin-")
+        path = Path(self._dir.name) / f"stdin{suffix or '.img'}"
+        path.write_bytes(data)
+        return path
+
+    def __exit__(self, *exc) -> None:
+        self._dir.cleanup()
+
+
+def _read_stdin() -> bytes:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("'-' reads stdin, but stdin is a terminal; pipe a file in")
+    data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise InputError(f"stdin: more than {MAX_STDIN_BYTES} bytes")
+    if not data:
+        raise InputError("stdin: empty")
+    return data
+
+
+@cli.command(short_help="Render a .inr file as an image or audio at any resolution.")
 @click.argument("input_path", metavar="FILE.inr", type=click.Path(path_type=Path))
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path), help="Default: FILE.png or FILE.wav"
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Default: FILE.decoded.png or FILE.decoded.wav (never the original's name); "
+    "'-' is stdout (PNG or WAV).",
 )
 @click.option("--scale", type=float, help="Render at S times the resolution or sample rate.")
 @click.option("--size", type=SizeType(), help="Images: render at an explicit WIDTHxHEIGHT.")
 @click.option("--rate", "sample_rate", type=int, help="Audio: render at an explicit rate in Hz.")
+@click.option(
+    "--quality",
+    type=click.IntRange(1, 100),
+    help=f"JPEG/WebP output quality (1-100).  [default: {decoder.DEFAULT_LOSSY_QUALITY}]",
+)
 @click.option(
     "--max-pixels",
     type=int,
@@ -244,43 +395,94 @@ def encode(
     show_default=True,
     help="Refuse larger outputs, in pixels or audio frames (decompression-bomb guard).",
 )
+@click.option(
+    "--max-work",
+    type=float,
+    default=float(decode_budget.DEFAULT_MAX_WORK),
+    show_default=True,
+    help="Refuse decodes costing more multiply-adds (parameters x samples; decode budget).",
+)
+@click.option(
+    "--max-memory",
+    type=click.IntRange(min=1),
+    default=decode_budget.DEFAULT_MAX_MEMORY >> 20,
+    show_default=True,
+    help="Refuse decodes needing more working memory, in MiB (decode budget).",
+)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
-@click.option("-q", "--quiet", is_flag=True)
-def decode(input_path, output, scale, size, sample_rate, max_pixels, device, force, quiet):
-    """Render a .inr file as an image at any resolution, or audio at any sample rate."""
-    header, _ = decoder.read_file(input_path)
-    output = output or input_path.with_suffix(decoder.default_suffix(header))
-    decoded = decoder.decode(
-        input_path,
-        output,
+@click.option("-q", "--quiet", is_flag=True, help="Accepted for symmetry; the result line stays.")
+def decode(
+    input_path,
+    output,
+    scale,
+    size,
+    sample_rate,
+    quality,
+    max_pixels,
+    max_work,
+    max_memory,
+    device,
+    force,
+    quiet,
+):
+    """Render a .inr file as an image at any resolution, or audio at any sample rate.
+
+    '-' reads the .inr from stdin (then the output defaults to stdout).
+    """
+    source = _read_stdin() if is_stdio(input_path) else input_path
+    header, _ = decoder.read_file(source)
+    suffix = decoder.default_suffix(header)
+    to_stdout = is_stdio(output) or (is_stdio(input_path) and output is None)
+    options = dict(
         scale=scale,
         size=size,
         rate=sample_rate,
         max_pixels=max_pixels,
         device=device,
-        force=force,
+        max_work=max_work,
+        max_memory=max_memory << 20,
     )
-    if not quiet:
-        description = decoder.describe_decoded(header, decoded, scale=scale, rate=sample_rate)
-        click.echo(f"{output}: {description}")
+    if to_stdout:
+        with tempfile.TemporaryDirectory(prefix="kancoin-out-") as directory:
+            spooled = Path(directory) / f"stdout{suffix}"
+            decoded = decoder.decode(source, spooled, quality=quality, **options)
+            write_stdout(spooled.read_bytes())
+        shown = "-"
+    else:
+        output = output or decoder.default_decode_path(input_path, header)
+        decoded = decoder.decode(source, output, force=force, quality=quality, **options)
+        shown = output
+    description = decoder.describe_decoded(
+        header,
+        decoded,
+        scale=scale,
+        rate=sample_rate,
+        output=None if to_stdout else output,
+        quality=quality,
+    )
+    click.echo(f"{shown}: {description}", err=to_stdout)
 
 
-@cli.command()
+@cli.command(short_help="Describe a .inr file: signal, model, size, rate, quality.")
 @click.argument("input_path", metavar="FILE.inr", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True)
-def info(input_path, as_json):
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (infinite dB: null).")
+@click.option("--tensors", "all_tensors", is_flag=True, help="Every network's tensors.")
+def info(input_path, as_json, all_tensors):
     """Describe a .inr file: signal, model, size, rate, PSNR if recorded."""
     header, payload = decoder.read_file(input_path)
     size = input_path.stat().st_size
     unit = header.signal.rate_unit
+    psnr = header.psnr
+    exact = psnr is not None and psnr >= decoder.RECORDED_PSNR_MAX
     fields = {
         "file": str(input_path),
         "bytes": size,
         "signal": header.signal.describe(),
         **{k: v for k, v in vars(header.signal).items()},
         unit: round(header.signal.rate(8 * size), 6),
-        "psnr": header.psnr,
+        "psnr": None if exact else psnr,
+        "exact": exact,
         "model": header.spec.describe(),
         "model_id": header.spec.model_id,
         "params": header.spec.num_params() * header.networks,
@@ -306,28 +508,72 @@ def info(input_path, as_json):
     if as_json:
         click.echo(json.dumps(fields))
         return
-    psnr = "unknown" if header.psnr is None else f"{header.psnr:.2f} dB"
+    if exact:
+        quality = "exact (lossless decode: PSNR infinite)"
+    elif psnr is None:
+        quality = "unknown"
+    else:
+        quality = f"{psnr:.2f} dB"
     click.echo(f"{input_path}: kancoin .inr v1, {fields['signal']}")
     click.echo(
         f"  size    {size} bytes ({fields['header_bytes']} header, "
         f"{fields['payload_bytes']} payload, 4 CRC), {fields[unit]:.4f} {unit}"
     )
-    click.echo(f"  psnr    {psnr}")
-    click.echo(f"  model   {fields['model']}, {fields['params']} params")
-    for t in fields["tensors"]:
-        bits = t["max_abs"].bit_length() + 1 if t["max_abs"] else 0
-        click.echo(
-            f"    {t['name']:<16} {'x'.join(map(str, t['shape'])):<10} "
-            f"{bits:>2} bits  {t['family']}"
-        )
+    if unit == "kbps":
+        click.echo(f"  psnr    {quality} (the waveform mapped to [0, 1])")
+        click.echo("  snr     not recorded in the file (measured at encode time: encode --json)")
+    else:
+        click.echo(f"  psnr    {quality}")
+    networks = header.networks
+    click.echo(
+        f"  model   {fields['model']}, {fields['params']} params"
+        + (f" in {networks} networks (one per segment)" if networks > 1 else "")
+    )
+    for line in _tensor_lines(header, fields["tensors"], every=all_tensors):
+        click.echo(line)
     for name, value in fields.get("rate_split", {}).items():
         click.echo(f"  {name:<24} {value}")
 
 
-@cli.command()
+def _tensor_lines(header, tensors: list[dict], *, every: bool) -> list[str]:
+    """One line per tensor; for several networks (audio segments) one line per tensor
+    position with the range of bit depths over the networks, unless every=True."""
+    per = len(header.spec.tensor_shapes())
+    networks = len(tensors) // max(1, per)
+
+    def bits(t) -> int:
+        return t["max_abs"].bit_length() + 1 if t["max_abs"] else 0
+
+    lines = []
+    if networks <= 1 or every:
+        for index, t in enumerate(tensors):
+            prefix = f"n{index // per:<4} " if networks > 1 else ""
+            lines.append(
+                f"    {prefix}{t['name']:<16} {'x'.join(map(str, t['shape'])):<10} "
+                f"{bits(t):>2} bits  {t['family']}"
+            )
+        return lines
+    lines.append(f"  tensors of each of the {networks} networks (bits: min-max; --tensors: all)")
+    for position in range(per):
+        group = tensors[position::per]
+        depths = [bits(t) for t in group]
+        families = sorted({t["family"] for t in group})
+        t = group[0]
+        lines.append(
+            f"    {t['name']:<16} {'x'.join(map(str, t['shape'])):<10} "
+            f"{min(depths):>2}-{max(depths):<2} bits  {'/'.join(families)}"
+        )
+    return lines
+
+
+@cli.command(short_help="Rate-distortion sweep against JPEG2000 and JPEG (resumable).")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--bpp", default="0.1,0.2,0.3,0.5", show_default=True, help="Target rates.")
-@click.option("--codecs", help="Comma-separated, e.g. siren,jpeg2000,jpeg (default: all).")
+@click.option(
+    "--codecs",
+    help="Comma-separated, e.g. siren,jpeg2000,jpeg, or 'all'.  [default: all: every kancoin "
+    f"model ({', '.join(spec.name for spec in MODEL_SPECS.values())}), jpeg2000, jpeg]",
+)
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Results.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--steps", type=int, help="Training steps per encode (overrides the preset).")
@@ -418,6 +664,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="kancoin", standalone_mode=False)
     except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:  # one line, not click's usage block
+        command = exc.ctx.command_path if exc.ctx is not None else "kancoin"
+        click.echo(f"kancoin: error: {exc.format_message()} (see `{command} --help`)", err=True)
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()

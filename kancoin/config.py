@@ -45,11 +45,26 @@ class RateOptions:
     bpp: float | None = DEFAULT_BPP  # images; None: no rate target
     kbps: float | None = DEFAULT_KBPS  # audio
     bits: int | None = None  # None: rate-distortion allocation per tensor; N: all at N bits
+    # quality target in dB (images: PSNR; audio: PSNR of the waveform in [0, 1]): the fit
+    # stops once it is reached and the file spends no more bits than it needs; a rate given
+    # with it is a cap, and the default rate is then none
+    psnr: float | None = None
 
     def __post_init__(self) -> None:
         _number(self, "bpp", 0, 64, low_open=True)
         _number(self, "kbps", 0, 10_000, low_open=True)
         _integer(self, "bits", 2, 16)
+        _number(self, "psnr", 1, 200)
+
+    def resolved(self) -> RateOptions:
+        """With a quality target only an explicit rate caps the file: defaults drop out."""
+        if self.psnr is None:
+            return self
+        return dataclasses.replace(
+            self,
+            bpp=self.bpp if explicit(self.bpp) else None,
+            kbps=self.kbps if explicit(self.kbps) else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -152,6 +167,10 @@ class EncodeConfig:
             for group, values in by_group.items()
         }
         return dataclasses.replace(self, **changed)
+
+    def resolved(self) -> EncodeConfig:
+        """The config an encode runs with (RateOptions.resolved)."""
+        return dataclasses.replace(self, rate=self.rate.resolved())
 
     def options(self) -> dict:
         """Every flat option and its value."""

@@ -8,6 +8,8 @@ shared by every signal kind; kancoin/adapters.py holds what differs between them
 
 from __future__ import annotations
 
+import math
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +28,7 @@ from kancoin.fit import FitConfig, FitResult, fit
 from kancoin.fit.qat import StraightThrough
 from kancoin.fit.trainer import ProgressFn
 from kancoin.models import ModelSpec, spec_class_by_name
-from kancoin.plan import EncodePlan, Phase, plan
+from kancoin.plan import EncodePlan, Phase, plan, what_would_work
 from kancoin.render import render
 from kancoin.results import EncodeResult
 from kancoin.signals import psnr_from_mse
@@ -34,6 +36,9 @@ from kancoin.signals import psnr_from_mse
 AUTO_LOSS_DB = 0.1  # bits auto without a rate: quantization may cost at most this much
 FINE_TUNE_SEED_OFFSET = 7919  # fine-tuning draws other batches than the fit
 FINE_TUNE_EVALS = 4
+# the closed loop's decodes have no decode budget: the encoder knows what it built and has
+# already paid more than the decode costs
+UNBOUNDED = {"max_work": math.inf, "max_memory": sys.maxsize}
 
 
 def encode(
@@ -54,7 +59,7 @@ def encode(
     steps=300), applied over `config`.
     """
     started = time.perf_counter()
-    config = (config or EncodeConfig()).with_options(**options)
+    config = (config or EncodeConfig()).with_options(**options).resolved()
     if output is not None:
         inputs = (source,) if isinstance(source, str | Path) else ()
         output = check_output(output, inputs=inputs, force=force)
@@ -79,7 +84,7 @@ def _carry_out_own(own, kind, config, *, output, progress) -> EncodeResult:
     with thread_limit(threads if threads is not None else kind.default_threads):
         encoded = own.encode(kind, config, kind.budget_bits(config), device, progress)
         header, payload = bitstream.read(encoded.data)
-        metrics = kind.measure(decode(encoded.data, device=str(device)))
+        metrics = kind.measure(decode(encoded.data, device=str(device), **UNBOUNDED))
     data = bitstream.write(replace(header, psnr=metrics["psnr"]), payload)
     if output is not None:
         write_bytes_atomic(output, data)
@@ -102,7 +107,7 @@ def _carry_out_own(own, kind, config, *, output, progress) -> EncodeResult:
 
 def plan_encode(source, *, config: EncodeConfig | None = None, sample_rate=None, **options):
     """The plan `encode` would carry out on `source` (`kancoin encode --plan`), no fitting."""
-    config = (config or EncodeConfig()).with_options(**options)
+    config = (config or EncodeConfig()).with_options(**options).resolved()
     return plan(adapters.for_source(source, config, sample_rate=sample_rate), config)
 
 
@@ -116,9 +121,13 @@ def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeRe
     models = [spec.build().to(device) for _ in range(info.networks)]
     tune = chosen.fine_tune
     with thread_limit(chosen.threads):
-        fit_share = chosen.fit.time_share or (1.0 if tune is None else _progress_share(tune))
+        fit_share = 1.0 if tune is None else _progress_share(tune)
+        _phase(progress, "fit")
         fit_progress = _part_progress(progress, 0.0, fit_share)
-        fits = _fit_parts(models, kind, config, chosen.fit, device, fit_progress)
+        if chosen.flat and _make_constant(models, kind, device):
+            fits = [FitResult(psnr=chosen.flat_psnr, steps=0, seconds=0.0) for _ in models]
+        else:
+            fits = _fit_parts(models, kind, config, chosen.fit, device, fit_progress)
         tune_steps = 0
         if tune is not None:
             tune_steps = tune.steps
@@ -126,17 +135,29 @@ def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeRe
                 tune_steps = round(tune.share_of_fit * sum(f.steps for f in fits) / len(fits))
         tunings = []
         if tune_steps:
+            _phase(progress, "bit allocation")
             selected, _ = _allocate(models, spec, kind, config, budget, device)
+            _phase(progress, "fine-tuning")
             tuning_progress = _part_progress(progress, fit_share, 1 - fit_share)
             tunings = _finetune_quantized(
                 models, selected, kind, config, tune, device, tune_steps, tuning_progress
             )
-        data, payload, psnr_quantized = _quantize_and_write(
+        _phase(progress, "bit allocation")
+        data, payload, psnr_quantized, table = _quantize_and_write(
             models, spec, kind, config, budget, device
         )
         # closed loop: the decoder's own path on the real bytes, measured on the written output
+        _phase(progress, "verification")
         header, _ = bitstream.read(data)
-        metrics = kind.measure(decode(data, device=str(device)))
+        metrics = kind.measure(decode(data, device=str(device), **UNBOUNDED))
+        # no more bits than needed: once the target (or, without one, an exact decode) is
+        # met, the smallest allocation that still meets it on the decoded output wins
+        target = math.inf if chosen.target_psnr is None else chosen.target_psnr
+        if table is not None and (chosen.target_psnr is not None or math.isinf(metrics["psnr"])):
+            smaller = _smallest_meeting(table, spec, kind, budget, target, device, metrics, data)
+            if smaller is not None:
+                data, payload, metrics = smaller
+                header, _ = bitstream.read(data)
     data = bitstream.write(replace(header, psnr=metrics["psnr"]), payload)  # field reserved
     if output is not None:
         write_bytes_atomic(output, data)
@@ -156,7 +177,90 @@ def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeRe
         snr=metrics.get("snr"),
         qat_steps=tune_steps,
         rollbacks=sum(f.rollbacks for f in fits + tunings),
+        psnr_target=chosen.target_psnr,
     )
+
+
+def _make_constant(models, kind, device) -> bool:
+    """Every coded tensor zero but the output bias, which holds the part's mean: a network
+    that renders a constant. False (models untouched) for a family where that does not
+    hold."""
+    for index, model in enumerate(models):
+        part = kind.part(index, device)
+        mean = part.targets.mean(dim=0)
+        if not hasattr(model, "init_output"):
+            return False
+        with torch.no_grad():
+            saved = [t.detach().clone() for t in model.coded_tensors()]
+            for tensor in model.coded_tensors():
+                tensor.zero_()
+            model.init_output(mean)
+            probe = render(model, part.coords[:64])
+            if not torch.allclose(probe, mean.expand_as(probe), atol=1e-6):
+                for tensor, value in zip(model.coded_tensors(), saved, strict=True):
+                    tensor.copy_(value)
+                return False
+    return True
+
+
+def _phase(progress, name: str) -> None:
+    """Tell a progress sink that understands phases (kancoin.progress) which one runs."""
+    set_phase = getattr(progress, "phase", None)
+    if set_phase is not None:
+        set_phase(name)
+
+
+def _meets(metrics: dict, target: float) -> bool:
+    return metrics["psnr"] >= target
+
+
+def _smallest_meeting(table, spec, kind, budget, target, device, metrics, current: bytes):
+    """(data, payload, metrics) of the cheapest allocation along the Lagrangian path whose
+    decoded output meets `target` dB within the budget; None when the written file
+    (`current`, measured as `metrics`) is the cheapest known to meet it, or nothing does.
+
+    Measured on the real decode, not on the allocation's estimates: an estimate that says
+    "lossless" is not a decode that is. Lambda walks from coarse to fine a decade at a time
+    (allocations the estimates put far below the target are skipped unrendered), then
+    bisects between the last miss and the first hit: about ten renders at most.
+    """
+    if budget is not None and not _meets(metrics, target):
+        return None  # the cap binds: the file at the cap is the best there is
+    info = kind.info
+    target_mse = 10 ** (-target / 10) if math.isfinite(target) else 0.0
+
+    def probe(lam: float):
+        chosen = allocation.pick(table, lam)
+        if target_mse and chosen.added_mse > 4 * target_mse:
+            return "miss", None
+        data, payload = _write(chosen, spec, info)
+        if budget is not None and 8 * len(data) > budget:
+            return "over", None
+        found = kind.measure(decode(data, device=str(device), **UNBOUNDED))
+        return ("ok" if _meets(found, target) else "miss"), (data, payload, found)
+
+    best, hit, miss = None, None, None
+    for lam in [10.0**k for k in range(2, -15, -1)] + [0.0]:
+        status, found = probe(lam)
+        if status == "over":
+            break
+        if status == "ok":
+            best, hit = found, lam
+            break
+        miss = lam
+    if best is None:
+        return None
+    if miss is not None and hit > 0:
+        for _ in range(3):  # bisect on log(lambda) between the last miss and the first hit
+            mid = (hit * miss) ** 0.5
+            status, found = probe(mid)
+            if status == "ok":
+                best, hit = found, mid
+            else:
+                miss = mid
+    if _meets(metrics, target) and len(best[0]) >= len(current):
+        return None
+    return best
 
 
 def _progress_share(tune: Phase) -> float:
@@ -195,6 +299,7 @@ def _fit_config(config: EncodeConfig, phase: Phase, index: int) -> FitConfig:
         l1=training.l1,
         seed=training.seed + index,
         step=training.step,
+        stop_psnr=phase.stop_psnr,
     )
 
 
@@ -244,7 +349,10 @@ def _combined_psnr(psnrs: list[float], weights: list[float]) -> float:
 
 
 def _quantize_and_write(models, spec, kind, config, budget, device):
-    """Choose steps per tensor, write the file, and coarsen until it fits the budget."""
+    """Choose steps per tensor, write the file, and coarsen until it fits the budget.
+
+    Returns the bytes, payload, PSNR of the quantized float render, and the candidate table
+    (None for --bits N, where the steps are fixed)."""
     chosen, table = _allocate(models, spec, kind, config, budget, device)
     info = kind.info
     while True:
@@ -263,7 +371,7 @@ def _quantize_and_write(models, spec, kind, config, budget, device):
         part = kind.part(index, device)
         prediction = render(model, part.coords).clamp_(0, 1)
         mse += part.weight * float((prediction - part.targets).pow(2).mean())
-    return data, payload, psnr_from_mse(mse)
+    return data, payload, psnr_from_mse(mse), None if config.rate.bits is not None else table
 
 
 def _allocate(models, spec, kind, config, budget, device):
@@ -289,10 +397,12 @@ def _allocate(models, spec, kind, config, budget, device):
         if chosen is not None:
             chosen = allocation.fill(table, chosen, budget - fixed)
         if chosen is None:
+            coarsest = allocation.Allocation(tuple(opts[-1] for opts in table))
             raise RateError(
                 f"{spec.describe()} cannot be coded in {budget:.0f} bits even at "
-                f"{allocation.MIN_BITS} bits per weight; lower layers/width or raise "
-                f"{kind.rate_option}"
+                f"{allocation.MIN_BITS} bits per weight; it needs about "
+                f"{fixed + coarsest.payload_bits:.0f} bits: "
+                + what_would_work(kind, fixed + coarsest.payload_bits)
             )
     elif config.rate.bits is not None:
         chosen = allocation.pick(table, 0.0)  # finest allowed = the requested depth

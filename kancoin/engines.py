@@ -46,8 +46,8 @@ class Engine(ABC):
     ) -> Iterator[Outcome]:
         """Yield an Outcome per call (function(*args) for args in calls) as each finishes.
 
-        An exception raised by a call is its outcome; KeyboardInterrupt and the engine's own
-        failures (a local worker killed, a cluster lost) propagate.
+        An exception raised by a call, or its worker's death, is its outcome (Ray retries a
+        dead worker's task first); KeyboardInterrupt propagates.
         """
 
     def share(self, value: Any) -> Any:
@@ -102,9 +102,7 @@ class LocalEngine(Engine):
             futures = {executor.submit(function, *args): i for i, args in enumerate(calls)}
             for future in concurrent.futures.as_completed(futures):
                 index = futures[future]
-                error = future.exception()
-                if isinstance(error, concurrent.futures.process.BrokenProcessPool):
-                    raise error  # a worker died: the calls in flight are lost, not failed
+                error = future.exception()  # BrokenProcessPool: a worker died (e.g. memory)
                 if error is not None:
                     yield Outcome(index, error=error)
                 else:

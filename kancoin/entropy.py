@@ -22,6 +22,7 @@ SCALE_INDEX_OFFSET = 64
 SCALE_STEPS_PER_OCTAVE = 8
 SCALE_INDEX_MAX = 255
 MIN_PROBABILITY = 2.0**-24  # constriction's default 24-bit probability precision
+DECODE_PIECE = 1 << 20  # symbols per constriction call: bounds its float64 parameter arrays
 
 
 class Family(IntEnum):
@@ -125,32 +126,57 @@ def encode(tensors: list[tuple[np.ndarray, EntropyParams]]) -> bytes:
             continue
         flat = ints.astype(np.int32).ravel()
         model, scale = _family_model(params)
-        if params.family == Family.UNIFORM:
-            encoder.encode(flat + params.max_abs, model)
-        else:
-            encoder.encode(flat, model, np.zeros(flat.size), np.full(flat.size, scale))
+        for start in range(0, flat.size, DECODE_PIECE):  # same stream, bounded temporaries
+            piece = flat[start : start + DECODE_PIECE]
+            if params.family == Family.UNIFORM:
+                encoder.encode(piece + params.max_abs, model)
+            else:
+                encoder.encode(piece, model, np.zeros(piece.size), np.full(piece.size, scale))
     words = encoder.get_compressed()
     return np.asarray(words, dtype="<u4").tobytes()
 
 
 def decode(payload: bytes, tensors: list[tuple[int, EntropyParams]]) -> list[np.ndarray]:
-    """Inverse of `encode`, given each tensor's element count and model."""
+    """Inverse of `encode`, given each tensor's element count and model.
+
+    Strict: the payload must be exactly what `encode` writes for the decoded integers (no
+    trailing words, no other encoding of the same symbols); anything else is a FormatError.
+    Large tensors are decoded in pieces, so temporaries stay small whatever the file says.
+    """
     if len(payload) % 4:
         raise FormatError("payload is not a whole number of 32-bit words")
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
-    decoder = constriction.stream.queue.RangeDecoder(words)
     out = []
+    # constriction signals invalid data with AssertionError as well as ValueError and co.
     try:
+        decoder = constriction.stream.queue.RangeDecoder(words)
         for count, params in tensors:
             if params.max_abs == 0 or count == 0:
                 out.append(np.zeros(count, dtype=np.int32))
                 continue
-            model, scale = _family_model(params)
-            if params.family == Family.UNIFORM:
-                ints = decoder.decode(model, count).astype(np.int32) - params.max_abs
-            else:
-                ints = decoder.decode(model, np.zeros(count), np.full(count, scale))
-            out.append(np.asarray(ints, dtype=np.int32))
-    except (ValueError, RuntimeError, KeyError, OverflowError) as exc:
-        raise FormatError(f"entropy-coded payload is corrupt ({exc})") from None
+            ints = np.empty(count, dtype=np.int32)
+            for start in range(0, count, DECODE_PIECE):
+                ints[start : start + DECODE_PIECE] = _decode_piece(
+                    decoder, params, min(DECODE_PIECE, count - start)
+                )
+            out.append(ints)
+    except (AssertionError, ValueError, RuntimeError, KeyError, OverflowError) as exc:
+        raise FormatError(f"entropy-coded payload is corrupt ({_one_line(exc)})") from None
+    canonical = encode(list(zip(out, (params for _, params in tensors), strict=True)))
+    if canonical != payload:
+        raise FormatError(
+            f"entropy-coded payload is not canonical ({len(payload) // 4} words where the "
+            f"encoder writes {len(canonical) // 4} for these values)"
+        )
     return out
+
+
+def _decode_piece(decoder, params: EntropyParams, count: int) -> np.ndarray:
+    model, scale = _family_model(params)
+    if params.family == Family.UNIFORM:
+        return decoder.decode(model, count).astype(np.int32) - params.max_abs
+    return decoder.decode(model, np.zeros(count), np.full(count, scale))
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__

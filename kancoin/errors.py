@@ -33,6 +33,12 @@ class LimitError(FormatError):
     exit_code = 5
 
 
+class BudgetError(LimitError):
+    """Decoding a file would cost more work or memory than the decode budget allows."""
+
+    exit_code = 5
+
+
 class OutputError(KancoinError):
     """The output exists (and --force was not given) or cannot be written."""
 

@@ -9,14 +9,19 @@ prints it without fitting.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from kancoin import bitstream, rate
 from kancoin.config import EncodeConfig
-from kancoin.errors import InputError
+from kancoin.errors import InputError, RateError
 from kancoin.fit.nint import PAPER_BATCH_FRACTION
 from kancoin.models import ModelSpec
+from kancoin.models.sizing import MIN_WIDTH
 from kancoin.presets import Preset, get_preset
+
+# with a quality target the fit stops this far above it: quantization then spends the margin
+STOP_MARGIN_DB = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,14 +37,16 @@ class Phase:
     quantization: str  # "float", or "straight-through" on the rounded weights
     time_share: float | None = None  # share of --time-budget; None: not bounded by it
     share_of_fit: float | None = None  # fine-tuning: steps as this share of the fit's steps
+    stop_psnr: float | None = None  # stop as soon as the whole signal reaches it (dB)
 
     def describe(self) -> str:
         steps = "until the time budget" if self.steps is None else f"{self.steps} steps"
         if self.share_of_fit is not None:
             steps += f" ({self.share_of_fit:.0%} of the fit)"
+        stop = "" if self.stop_psnr is None else f", stop at {self.stop_psnr:g} dB"
         return (
             f"{self.name}: {steps}, {self.batch_fraction:.1%} batches by {self.sampler}, "
-            f"lr {self.lr:.3g} (warm-up {self.warmup:.0%}), {self.quantization} weights"
+            f"lr {self.lr:.3g} (warm-up {self.warmup:.0%}), {self.quantization} weights{stop}"
         )
 
 
@@ -53,6 +60,9 @@ class EncodePlan:
     phases: tuple[Phase, ...]
     threads: int | None  # torch threads; None: torch's own count
     seed: int
+    target_psnr: float | None = None  # a quality target (dB): no more bits than it needs
+    flat: bool = False  # constant networks already code the signal well enough: no fit
+    flat_psnr: float = 0.0  # what they code
 
     @property
     def networks(self) -> int:
@@ -69,6 +79,8 @@ class EncodePlan:
     def describe(self) -> str:
         params = self.spec.num_params() * self.networks
         rate_line = "no rate target"
+        if self.target_psnr is not None:
+            rate_line = f"quality target {self.target_psnr:g} dB, no rate cap"
         if self.budget_bits is not None:
             rate_line = (
                 f"budget {self.budget_bits:.0f} bits "
@@ -80,7 +92,8 @@ class EncodePlan:
             f"signal  {self.signal.describe()}",
             f"model   {self.spec.describe()}{networks}, {params} parameters",
             f"rate    {rate_line}",
-            *(f"phase   {phase.describe()}" for phase in self.phases),
+            *(f"phase   {phase.describe()}" for phase in self.phases if not self.flat),
+            *([f"fit     none: the mean codes it at {self.flat_psnr:.2f} dB"] if self.flat else []),
             "then    bit allocation, write, decode and measure the written file",
         ]
         return "\n".join(lines)
@@ -108,21 +121,34 @@ class EncodePlan:
             ],
             "threads": self.threads,
             "seed": self.seed,
+            "psnr_target": self.target_psnr,
+            "flat": self.flat,
         }
 
 
 def plan(kind, config: EncodeConfig) -> EncodePlan:
     """Everything an encode of `kind`'s signal will do, decided up front."""
+    config = config.resolved()
     preset = get_preset(config.training.preset)
     budget = kind.budget_bits(config)
-    spec = choose_spec(kind, config, preset, budget)
+    target = config.rate.psnr
+    # a signal its mean already codes at the target (or exactly, without one: a flat image,
+    # silence) needs no fit, and the smallest network holds a constant
+    flat_psnr = kind.flat_psnr()
+    flat = flat_psnr >= (math.inf if target is None else target) and config.rate.bits is None
+    if flat and config.model.layers is None:
+        spec = kind.base_spec(config).replace(layers=1, width=MIN_WIDTH)
+    elif target is not None and budget is None:
+        spec = _spec_for_target(kind, config, preset, kind.plan_bits_for_psnr(target))
+    else:
+        spec = choose_spec(kind, config, preset, budget)
     info = kind.info
     if spec.num_params() * info.networks > bitstream.MAX_TOTAL_PARAMS:
         raise InputError(
             f"{info.describe()} needs {spec.num_params() * info.networks} parameters at this "
             f"rate, above the {bitstream.MAX_TOTAL_PARAMS} one file may hold; lower the rate"
         )
-    quantized = budget is not None or config.rate.bits is not None
+    quantized = budget is not None or config.rate.bits is not None or target is not None
     expected = None
     if budget is not None:
         per_param = _bits_per_param(kind, config, spec)
@@ -137,6 +163,9 @@ def plan(kind, config: EncodeConfig) -> EncodePlan:
         phases=_phases(kind, config, preset, spec, quantized),
         threads=runtime.threads if runtime.threads is not None else kind.default_threads,
         seed=config.training.seed,
+        target_psnr=target,
+        flat=flat,
+        flat_psnr=flat_psnr,
     )
 
 
@@ -148,13 +177,41 @@ def choose_spec(kind, config: EncodeConfig, preset: Preset, budget: float | None
         return base.replace(layers=model.layers, width=model.width)
     if budget is None:
         return base
-    return rate.plan(
-        base,
-        kind.info,
-        budget,
-        max_layers=kind.max_layers(preset),
-        bits_per_param=_bits_per_param(kind, config, base),
-        networks=kind.info.networks,
+    bits_per_param = _bits_per_param(kind, config, base)
+    try:
+        return rate.plan(
+            base,
+            kind.info,
+            budget,
+            max_layers=kind.max_layers(preset),
+            bits_per_param=bits_per_param,
+            networks=kind.info.networks,
+        )
+    except RateError as exc:
+        smallest = base.replace(layers=1, width=MIN_WIDTH)
+        needed = rate.expected_bits(smallest, kind.info, bits_per_param, kind.info.networks)
+        raise RateError(f"{exc}: {what_would_work(kind, needed)}") from None
+
+
+def _spec_for_target(kind, config, preset: Preset, plan_bits: float) -> ModelSpec:
+    """A quality target without a cap: the planned network, or the smallest one when the
+    plan's bits buy none (a tiny image); no rate is asked for, so none can fail."""
+    try:
+        return choose_spec(kind, config, preset, plan_bits)
+    except RateError:
+        return kind.base_spec(config).replace(layers=1, width=MIN_WIDTH)
+
+
+def what_would_work(kind, bits: float) -> str:
+    """The rate that would do, or, above the option's range, a quality target instead."""
+    option = kind.rate_for_bits(bits)
+    value = float(option.split()[-1])
+    limit = 64 if kind.rate_option == "bpp" else 10_000
+    if value <= limit:
+        return f"{option} or more would do"
+    return (
+        f"that is above the largest {kind.rate_option} ({limit:g}) for this "
+        f"{kind.info.describe()}; ask for quality instead, e.g. --psnr 40 (no rate cap)"
     )
 
 
@@ -186,6 +243,7 @@ def _phases(kind, config, preset: Preset, spec: ModelSpec, quantized: bool) -> t
         sampler=training.sampler,
         quantization=preset.fit.quantization,
         time_share=fit_share if bounded else None,
+        stop_psnr=None if config.rate.psnr is None else config.rate.psnr + STOP_MARGIN_DB,
     )
     tune_spec = next((p for p in preset.phases[1:] if p.quantization != "float"), None)
     if not quantized or tune_spec is None:
@@ -208,6 +266,7 @@ def _phases(kind, config, preset: Preset, spec: ModelSpec, quantized: bool) -> t
         sampler=training.sampler,
         quantization=tune_spec.quantization,
         share_of_fit=share_of_fit,  # with a time budget: of the steps the fit managed
+        stop_psnr=fit.stop_psnr,
     )
     return (fit, tune)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from kancoin.bitstream import Header
 
 
@@ -26,6 +28,19 @@ class EncodeResult:
     snr: float | None = None  # audio: signal-to-noise ratio of the decoded waveform, dB
     qat_steps: int = 0  # fine-tuning steps on the rounded weights, per network
     rollbacks: int = 0  # collapsed fits the divergence guard rolled back (kancoin.fit.trainer)
+    psnr_target: float | None = None  # --psnr, when asked for
+
+    @property
+    def target_met(self) -> bool | None:
+        return None if self.psnr_target is None else self.psnr >= self.psnr_target
+
+    def __repr__(self) -> str:
+        unit = self.header.signal.rate_unit
+        return (
+            f"EncodeResult(output={str(self.output) if self.output else None!r}, "
+            f"bytes={self.num_bytes}, {unit}={self.rate:.4f}, psnr={self.psnr:.2f}, "
+            f"model={self.header.spec.describe()!r}, steps={self.steps})"
+        )
 
     @property
     def num_bytes(self) -> int:
@@ -50,9 +65,9 @@ class EncodeResult:
             "output": str(self.output) if self.output else None,
             "bytes": self.num_bytes,
             self.header.signal.rate_unit: round(self.rate, 6),
-            "psnr": round(self.psnr, 4),
-            "psnr_float": round(self.psnr_float, 4),
-            "psnr_quantized": round(self.psnr_quantized, 4),
+            "psnr": _json_db(self.psnr),
+            "psnr_float": _json_db(self.psnr_float),
+            "psnr_quantized": _json_db(self.psnr_quantized),
             "model": self.header.spec.describe(),
             "params": params,
             "bits": self.bit_depths(),
@@ -66,7 +81,18 @@ class EncodeResult:
             "device": self.device,
             "signal": self.header.signal.describe(),
         }
+        if self.psnr_target is not None:
+            summary["psnr_target"] = self.psnr_target
+            summary["target_met"] = self.target_met
         if self.snr is not None:
-            summary["snr"] = round(self.snr, 4)
+            summary["snr"] = _json_db(self.snr)
             summary["networks"] = self.header.networks
         return summary
+
+
+def _json_db(value: float | None) -> float | None:
+    """A dB figure for JSON: infinite (an exact decode, or the SNR of silence) and NaN
+    become null, since JSON has no Infinity (docs/CLI.md)."""
+    if value is None or not np.isfinite(value):
+        return None
+    return round(float(value), 4)

@@ -71,8 +71,12 @@ def rd_kodak(argv: list[str] | None = None) -> int:
         return exc.exit_code
     table = format_summary(summary)
     print(table)
+    run_md = args.out / "RUN.md"
+    if summary.get("rows_run") == 0 and run_md.is_file():
+        print(f"rd-kodak: nothing recomputed; {run_md} still describes the run that measured it")
+        return 0
     command = "python " + shlex.join(["scripts/rd_kodak.py", *(argv or sys.argv[1:])])
-    (args.out / "RUN.md").write_text(
+    run_md.write_text(
         f"# Kodak rate-distortion run ({args.preset})\n\n"
         f"- command: `{command}` (`make rd-kodak PRESET={args.preset}`)\n"
         f"- finished: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "

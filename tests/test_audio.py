@@ -171,9 +171,10 @@ def test_decode_at_other_rates_samples_the_same_function():
 
 
 def test_clips_too_big_for_one_file_are_refused_before_fitting():
-    silence = np.zeros((8000 * 15, 1), np.float32)  # 15 s at 10 Mbit/s: ~19M parameters
+    # 15 s at 10 Mbit/s: ~19M parameters (not silence: that is coded without a fit)
+    clip = (0.1 * np.sin(np.arange(8000 * 15) / 5)).astype(np.float32)[:, None]
     with pytest.raises(InputError, match="lower the rate"):
-        kancoin.encode(silence, sample_rate=8000, kbps=10_000)
+        kancoin.encode(clip, sample_rate=8000, kbps=10_000)
 
 
 def test_wrong_rate_units_are_refused():
@@ -289,8 +290,10 @@ def test_cli_encode_decode_info(tmp_path, capsys):
     assert code == 0 and "4800 frames at 16000 Hz (0.300 s)" in out
     back = sf.info(str(tmp_path / "back.wav"))
     assert (back.samplerate, back.frames, back.subtype) == (16000, 4800, "PCM_16")
-    code, _, err = run(capsys, "decode", inr, "--rate", 22050)  # default output: clip.wav
-    assert code == 6 and "exists" in err  # the source clip is never overwritten
+    before = source.read_bytes()
+    code, _, err = run(capsys, "decode", inr, "--rate", 22050)  # default: clip.decoded.wav
+    assert code == 0 and (tmp_path / "clip.decoded.wav").is_file(), err
+    assert source.read_bytes() == before  # the source clip is never overwritten
     code, _, err = run(capsys, "decode", inr, "--rate", 22050, "-o", tmp_path / "r.wav")
     assert code == 0 and sf.info(str(tmp_path / "r.wav")).samplerate == 22050
     code, out, _ = run(capsys, "info", inr, "--json")
@@ -304,7 +307,7 @@ def test_cli_default_output_is_wav(tmp_path, capsys):
     inr = tmp_path / "t.inr"
     kancoin.encode(clip, inr, sample_rate=RATE, kbps=64, steps=2, preset="fast")
     code, out, _ = run(capsys, "decode", inr)
-    assert code == 0 and (tmp_path / "t.wav").is_file() and "800 frames at 8000 Hz" in out
+    assert code == 0 and (tmp_path / "t.decoded.wav").is_file() and "800 frames at 8000 Hz" in out
 
 
 def test_cli_refuses_wrong_units_and_corrupt_files(tmp_path, capsys, image_file):

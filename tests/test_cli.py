@@ -46,10 +46,11 @@ def test_encode_info_decode(capsys, image_file, tmp_path):
     code, out, _ = run(capsys, "info", inr)
     assert code == 0 and "bpp" in out and "siren" in out
 
-    # the default output FILE.png is the source image here: refused, never overwritten
+    # the default output is FILE.decoded.png, never the source image's name
     before = source.read_bytes()
-    code, _, err = run(capsys, "decode", inr, "--scale", "2")
-    assert code == 6 and source.read_bytes() == before
+    code, out, err = run(capsys, "decode", inr, "--scale", "2")
+    assert code == 0 and source.read_bytes() == before, err
+    assert source.with_name("img.decoded.png").is_file() and "img.decoded.png" in out
     code, out, _ = run(capsys, "decode", inr, "--scale", "2", "-o", tmp_path / "big.png")
     assert code == 0 and "36x24" in out
 
@@ -57,8 +58,10 @@ def test_encode_info_decode(capsys, image_file, tmp_path):
 def test_decode_never_overwrites_the_input_png(capsys, image_file):
     source = image_file(10, 10)
     assert run(capsys, "encode", source, *ENCODE)[0] == 0
-    code, _, err = run(capsys, "decode", source.with_suffix(".inr"))
-    assert code == 6 and "already exists" in err
+    before = source.read_bytes()
+    # not even when asked to by name, with --force: it is the original beside the .inr
+    code, _, err = run(capsys, "decode", source.with_suffix(".inr"), "-o", source, "--force")
+    assert code == 6 and "original" in err and source.read_bytes() == before
     inr = source.with_suffix(".inr")
     before = inr.read_bytes()
     code, _, err = run(capsys, "decode", inr, "-o", inr, "--force")

@@ -14,7 +14,7 @@ from kancoin.config import EncodeConfig, RateOptions, TrainingOptions
 from kancoin.errors import UsageError
 from tests.conftest import smooth_image
 
-KODAK_SHAPE = np.zeros((512, 768, 3), dtype=np.uint8)
+KODAK_SHAPE = np.random.default_rng(0).integers(0, 256, (512, 768, 3), dtype=np.uint8)  # not flat
 
 
 def test_the_default_plan_for_a_kodak_sized_image():

@@ -29,6 +29,7 @@ from kancoin.render import render
 from kancoin.signals import psnr_from_mse
 
 DEFAULT_WARMUP = 0.02
+STOP_EVAL_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class FitConfig:
     # rate-aware penalty: l1 * mean |w| over the coded tensors is added to the MSE, so that
     # weights concentrate near zero where the entropy coder's Laplace model codes them cheaply
     l1: float = 0.0
+    # stop once a full-signal evaluation reaches this PSNR (a quality target); evaluations
+    # then come every STOP_EVAL_SHARE of the run so that the stop is not late
+    stop_psnr: float | None = None
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.steps < 1:
@@ -158,8 +162,12 @@ def fit(
                 best_psnr, best_state = _evaluate(
                     model, coords, targets, best_psnr, best_state, history, step, start
                 )
-        if progress is not None:
-            progress(step, done, batch_psnr, time.perf_counter() - start)
+            if config.stop_psnr is not None and best_psnr >= config.stop_psnr:
+                break
+        if progress is not None:  # the whole signal's PSNR at the last checkpoint
+            progress(
+                step, done, history[-1][2] if history else math.nan, time.perf_counter() - start
+            )
     with rounded():
         best_psnr, best_state = _evaluate(
             model, coords, targets, best_psnr, best_state, history, step, start
@@ -253,6 +261,8 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _eval_interval(config: FitConfig) -> float:
+    if config.stop_psnr is not None:
+        return min(STOP_EVAL_SHARE, 1.0 / max(1, config.evals))
     return 1.0 / max(1, config.evals)
 
 

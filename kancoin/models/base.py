@@ -20,6 +20,10 @@ from torch import nn
 
 from kancoin.fields import HeaderField
 
+# an elementwise transcendental (sin, tanh, silu) costs about this many multiply-adds of a
+# matrix product on a CPU (measured: SIREN 10x64 renders at half the MAC rate of 2x1024)
+ELEMENTWISE_COST = 20
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -72,6 +76,29 @@ class ModelSpec:
     def train_chunk(self) -> int | None:
         """Coordinates per forward/backward pass when fitting; None: the whole batch."""
         return None
+
+    def macs_per_sample(self) -> int:
+        """Multiply-adds (and their equivalent in elementwise work) to render one coordinate.
+
+        The decode budget multiplies this by the output samples before any work is done.
+        The default suits an MLP, which uses every parameter once per coordinate, with
+        ELEMENTWISE_COST per output of each tensor for its activation.
+        """
+        return self.num_params() + ELEMENTWISE_COST * sum(
+            shape[0] for _, shape in self.tensor_shapes()
+        )
+
+    def render_bytes_per_sample(self) -> int:
+        """Peak activation bytes one coordinate holds while rendering (sizes render chunks).
+
+        The default: a few float32 copies of the widest tensor's outputs; families whose
+        forward holds more (KAN's basis tensor) say so.
+        """
+        return 4 * 4 * max(shape[0] for _, shape in self.tensor_shapes())
+
+    def render_extra_bytes(self) -> int:
+        """Bytes the rendering forward precomputes once per network, beyond the weights."""
+        return 0
 
     def header_values(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in self.header_fields}

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import torch
 
-from kancoin.models.base import HeaderField
+from kancoin.models.base import ELEMENTWISE_COST, HeaderField
 from kancoin.models.siren import Siren, SirenSpec
 
 
@@ -36,6 +36,17 @@ class FourierSpec(SirenSpec):
 
     def input_width(self) -> int:
         return self.in_features * (1 + 2 * self.octaves)
+
+    def macs_per_sample(self) -> int:
+        """The SIREN's, and the encoding: per octave and axis a product, a sine and a
+        cosine, and their concatenation."""
+        encoding = 4 * self.in_features * self.octaves + self.input_width()
+        return super().macs_per_sample() + ELEMENTWISE_COST * encoding
+
+    def render_bytes_per_sample(self) -> int:
+        """The SIREN's, and the encoding's angles, sines, cosines and their concatenation."""
+        angles = self.in_features * self.octaves
+        return super().render_bytes_per_sample() + 4 * (3 * angles + self.input_width())
 
     def describe(self) -> str:
         return (

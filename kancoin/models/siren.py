@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from kancoin.kernels import sin_, use_native
-from kancoin.models.base import CodedModel, HeaderField, ModelSpec
+from kancoin.models.base import ELEMENTWISE_COST, CodedModel, HeaderField, ModelSpec
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
@@ -53,6 +53,14 @@ class SirenSpec(ModelSpec):
     def input_width(self) -> int:
         """Width of what the first layer reads (the coordinates, or an encoding of them)."""
         return self.in_features
+
+    def macs_per_sample(self) -> int:
+        """The products, and a sine per hidden unit."""
+        return self.num_params() + ELEMENTWISE_COST * self.layers * self.width
+
+    def render_bytes_per_sample(self) -> int:
+        """The layer input, its product and the sine's temporary, float32."""
+        return 4 * (3 * max(self.width, self.input_width()) + self.out_features)
 
     def describe(self) -> str:
         return f"siren {self.layers}x{self.width} (w0 {self.w0_first:g}/{self.w0:g})"

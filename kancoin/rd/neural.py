@@ -6,8 +6,10 @@ file's size and distortion is measured on the 8-bit decoded image, like every ba
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,24 @@ from kancoin.errors import RateError
 from kancoin.models import MODEL_SPECS
 from kancoin.rd.codecs import Codec, CodecError, CodecRun
 from kancoin.signals import to_uint8
+
+# what the sweep and the command line are made of, not the encoder: changes there keep rows
+NOT_ENCODER = ("rd/", "cli.py", "launch.py", "batch.py", "progress.py", "datasets.py")
+
+
+@cache
+def encoder_fingerprint(root: Path | None = None) -> str:
+    """SHA-256 (16 hex digits) of the encoder's source files: kancoin's .py files and the C
+    kernels, by path relative to the package, in sorted order; same on every clone."""
+    root = root or Path(kancoin.__file__).parent
+    digest = hashlib.sha256()
+    files = sorted([*root.rglob("*.py"), *root.rglob("*.c")])
+    for path in files:
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith(NOT_ENCODER):
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def model_names() -> list[str]:
@@ -52,12 +72,17 @@ class KancoinCodec(Codec):
         )
 
     def settings(self) -> dict:
+        """The resume key: besides the options, the encoder's own source (a changed encoder
+        at the same version string is a new codec) and the thread count (it changes the
+        bytes; None: the codec's fixed default)."""
         return {
             "version": kancoin.__version__,
+            "encoder": encoder_fingerprint(),
             "preset": self.preset,
             "steps": self.steps,
             "time_budget": self.time_budget,
             "seed": self.seed,
+            "threads": self.threads,
         }
 
     def run(self, image: np.ndarray, target_bpp: float, stream: Path) -> CodecRun:

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from kancoin.engines import ENGINES, make_engine
-from kancoin.errors import InputError, OutputError, UsageError
-from kancoin.fileio import write_bytes_atomic
+from kancoin.errors import InputError, UsageError
+from kancoin.fileio import ensure_directory, write_bytes_atomic
 from kancoin.presets import PRESETS
 from kancoin.rd import report
 from kancoin.rd.baselines import Jpeg2000Codec, JpegCodec
@@ -132,8 +132,8 @@ def parse_rates(text: str) -> tuple[float, ...]:
 
 
 def parse_codecs(text: str | None) -> tuple[str, ...] | None:
-    if text is None:
-        return None
+    if text is None or text.strip() == "all":
+        return None  # every available codec, listed in the log and the report
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
@@ -162,7 +162,8 @@ def run_sweep(
     ]
     total_jobs = len(tasks)
     log(
-        f"rd: {len(sources)} images x {len(codecs)} codecs x {len(config.targets)} rates; "
+        f"rd: {len(sources)} images x {len(codecs)} codecs "
+        f"({', '.join(codec.name for codec in codecs)}) x {len(config.targets)} rates; "
         f"{total_jobs} to run, {len(sources) * len(codecs) * len(config.targets) - total_jobs} "
         f"done before"
     )
@@ -177,7 +178,7 @@ def run_sweep(
         ]
         for codec in codecs
     }
-    return report.write_reports(
+    summary = report.write_reports(
         out_dir,
         codecs=codecs,
         rows=measured,
@@ -188,6 +189,8 @@ def run_sweep(
         load_at_start=load_at_start,
         log=log,
     )
+    summary["rows_run"] = total_jobs  # 0: every row was done before (RUN.md keeps its run)
+    return summary
 
 
 def _run_pending(tasks: list[RowTask], out_dir: Path, config: SweepConfig, log: Log) -> None:
@@ -345,13 +348,7 @@ def _sources(inputs: Sequence[str | Path]) -> list[SourceImage]:
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a directory")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot create ({exc.strerror or exc})") from None
-    return out_dir
+    return ensure_directory(out_dir, not_a_directory="exists and is not a directory")
 
 
 def _stderr(message: str) -> None:

@@ -1,0 +1,52 @@
+"""The `kancoin` command's entry point: answers --version and the top-level --help at once,
+without importing the codec (torch alone takes 2-3 s to import), and hands every other
+command line to kancoin.cli.
+
+TOP_LEVEL_HELP is click's own text for `kancoin --help`; tests/test_user.py checks that it
+still equals what kancoin.cli generates.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from kancoin import __version__
+
+TOP_LEVEL_HELP = """\
+Usage: kancoin [OPTIONS] COMMAND [ARGS]...
+
+  kancoin: compress images and audio as tiny neural networks (.inr files).
+
+  Exit codes and every option: docs/CLI.md.
+
+Options:
+  --version   Show the version and exit.
+  -h, --help  Show this message and exit.
+
+Commands:
+  decode  Render a .inr file as an image or audio at any resolution.
+  encode  Fit networks to images or audio; write .inr files.
+  info    Describe a .inr file: signal, model, size, rate, quality.
+  rd      Rate-distortion sweep against JPEG2000 and JPEG (resumable).
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
+        print(f"kancoin, version {__version__}")
+        return 0
+    if args in ([], ["--help"], ["-h"]):
+        print(TOP_LEVEL_HELP, end="")
+        return 0
+    from kancoin.cli import main as cli_main
+
+    return cli_main(args)
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
