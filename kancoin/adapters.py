@@ -88,8 +88,8 @@ def _spec(config, info, in_features: int, w0_first: float | None) -> ModelSpec:
     options = config.model
     spec = spec_class_by_name(options.model)(in_features=in_features, out_features=info.channels)
     w0_first = options.w0_first if options.w0_first is not None else w0_first
-    if w0_first is not None and hasattr(spec, "w0_first"):
-        spec = spec.replace(w0_first=w0_first)
+    if w0_first is not None:
+        spec = spec.for_first_frequency(w0_first)
     return spec
 
 

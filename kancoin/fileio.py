@@ -59,7 +59,6 @@ def _probe_writable(output: Path, parent: Path) -> None:
         os.unlink(temp)
 
 
-@cache
 def ensure_directory(path: Path, *, not_a_directory: str) -> Path:
     """`path` as a directory, created with its parents if missing; OutputError when it is a
     file (`not_a_directory` says why that is wrong) or cannot be created."""
@@ -72,6 +71,7 @@ def ensure_directory(path: Path, *, not_a_directory: str) -> Path:
     return path
 
 
+@cache
 def new_file_mode() -> int:
     """0o666 less the process umask: the mode open() would give a new file."""
     mask = os.umask(0)

@@ -4,11 +4,15 @@ renumber them, only add new ones."""
 from __future__ import annotations
 
 from kancoin.models.base import HeaderField, ModelSpec
+from kancoin.models.finer import FinerSpec
 from kancoin.models.fourier import FourierSiren, FourierSpec
 from kancoin.models.gauss import GaussSpec
 from kancoin.models.grid import GridModel, GridSpec
 from kancoin.models.kan import Kan, KanSpec
+from kancoin.models.kan_bases import ChebyshevKanSpec, FourierKanSpec, RbfKanSpec
+from kancoin.models.relu import FfnSpec, ReluPeSpec, ReluSpec
 from kancoin.models.siren import Siren, SirenSpec
+from kancoin.models.wire import WireSpec
 
 MODEL_SPECS: dict[int, type[ModelSpec]] = {
     SirenSpec.model_id: SirenSpec,
@@ -16,6 +20,14 @@ MODEL_SPECS: dict[int, type[ModelSpec]] = {
     FourierSpec.model_id: FourierSpec,
     GaussSpec.model_id: GaussSpec,
     GridSpec.model_id: GridSpec,
+    WireSpec.model_id: WireSpec,
+    FinerSpec.model_id: FinerSpec,
+    ReluSpec.model_id: ReluSpec,
+    ReluPeSpec.model_id: ReluPeSpec,
+    FfnSpec.model_id: FfnSpec,
+    ChebyshevKanSpec.model_id: ChebyshevKanSpec,
+    RbfKanSpec.model_id: RbfKanSpec,
+    FourierKanSpec.model_id: FourierKanSpec,
 }
 
 

@@ -110,6 +110,14 @@ class ModelSpec:
     def replace(self, **changes) -> ModelSpec:
         return dataclasses.replace(self, **changes)
 
+    def for_first_frequency(self, w0_first: float) -> ModelSpec:
+        """This spec for a signal that wants the first layer to resolve frequencies up to
+        about w0_first (a sine family's first-layer w0: 30 for images, hundreds for audio
+        segments). Sine families take it as their w0_first; encodings scale with it."""
+        if hasattr(self, "w0_first"):
+            return self.replace(w0_first=w0_first)
+        return self
+
     def size_for(
         self,
         budget_bits: float,

@@ -12,7 +12,7 @@ from typing import ClassVar
 import torch
 
 from kancoin.models.base import HeaderField
-from kancoin.models.siren import Siren, SirenSpec
+from kancoin.models.siren import Siren, SirenSpec, center_output
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class GaussSpec(SirenSpec):
         HeaderField("width", "uint:12", 1, 4095),
         HeaderField("scale", "floatbe:32", 1e-3, 1e3),
     )
+
+    # 3x SIREN's rate: +3.8 dB on half-size kodim15 at 200 steps and 4000 parameters
+    lr_scale: ClassVar[float] = 3.0
 
     scale: float = 10.0  # WIRE's default for its Gauss baseline
 
@@ -49,3 +52,6 @@ class GaussMlp(Siren):
 
     def frequencies(self) -> list[float]:
         return [self.spec.scale] * self.spec.layers
+
+    def init_output(self, mean: torch.Tensor) -> None:
+        center_output(self, mean)  # Gaussian features are positive: the output is offset

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -32,6 +33,8 @@ from torch.nn import functional
 from kancoin.models.base import ELEMENTWISE_COST, HeaderField, ModelSpec
 
 TRAIN_MEMORY_BYTES = 256 << 20  # activation memory one fitting pass may hold
+
+Basis = Callable[[torch.Tensor], torch.Tensor]
 
 
 def uniform_knots(
@@ -137,14 +140,19 @@ class KANLinear(nn.Module):
         spline_order: int,
         grid_range: float,
         spline_init: float = 0.1,
+        basis: Basis | None = None,
+        num_bases: int | None = None,
     ):
+        """`basis` maps (..., in) to (..., in, num_bases); None: the B-spline of the grid."""
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
         self.grid_size = grid_size
         self.spline_order = spline_order
         self.grid_range = grid_range
-        num_bases = grid_size + spline_order
+        self.basis = basis
+        if num_bases is None:
+            num_bases = grid_size + spline_order
         bound = 1.0 / math.sqrt(in_features)
         self.base_weight = nn.Parameter(
             torch.empty(out_features, in_features).uniform_(-bound, bound)
@@ -157,6 +165,8 @@ class KANLinear(nn.Module):
         )
 
     def bases(self, x: torch.Tensor) -> torch.Tensor:
+        if self.basis is not None:
+            return self.basis(x)
         return bspline_bases(x, self.grid_size, self.spline_order, self.grid_range)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -209,13 +219,26 @@ class KanSpec(ModelSpec):
     def build(self) -> Kan:
         return Kan(self)
 
+    def num_bases(self, grid_size: int) -> int:
+        """Basis functions per edge of a layer with this grid size (G + k B-splines)."""
+        return grid_size + self.spline_order
+
+    def basis(self, grid_size: int) -> Basis | None:
+        """The basis of a layer with this grid size; None: the B-spline (kancoin.models.kan_bases
+        has the others)."""
+        return None
+
+    def spline_init(self, in_dim: int, num_bases: int) -> float:
+        """Standard deviation of the initial coefficients."""
+        return 0.1
+
     def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         dims = self.dims()
         shapes = []
         for i, grid_size in enumerate(self.grid_sizes()):
             out_dim, in_dim = dims[i + 1], dims[i]
             shapes.append((f"layer{i}.base", (out_dim, in_dim)))
-            shapes.append((f"layer{i}.spline", (out_dim, in_dim, grid_size + self.spline_order)))
+            shapes.append((f"layer{i}.spline", (out_dim, in_dim, self.num_bases(grid_size))))
             shapes.append((f"layer{i}.scaler", (out_dim, in_dim)))
         return shapes
 
@@ -288,6 +311,9 @@ class Kan(nn.Module):
                 grid_size=grid_size,
                 spline_order=spec.spline_order,
                 grid_range=spec.grid_range,
+                spline_init=spec.spline_init(dims[i], spec.num_bases(grid_size)),
+                basis=spec.basis(grid_size),
+                num_bases=spec.num_bases(grid_size),
             )
             for i, grid_size in enumerate(spec.grid_sizes())
         )

@@ -142,3 +142,15 @@ class Siren(CodedModel):
         for weight, bias in zip(self.weights, self.biases, strict=True):
             out += [weight, bias]
         return out
+
+
+@torch.no_grad()
+def center_output(model: Siren, mean: torch.Tensor) -> None:
+    """Start the output at the signal's mean for activations whose features do not average
+    out (ReLU, Gaussian, Gabor: mostly positive), where setting the output bias to the mean
+    leaves the output layer's own offset: that offset is measured over a coarse grid of
+    coordinates and taken off the bias."""
+    axis = torch.linspace(-1.0, 1.0, 17, device=model.biases[-1].device)
+    axes = torch.meshgrid(*[axis] * model.spec.in_features, indexing="ij")
+    grid = torch.stack(axes, dim=-1).reshape(-1, model.spec.in_features)
+    model.biases[-1].add_(mean.to(grid) - model(grid).mean(dim=0))
