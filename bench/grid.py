@@ -88,6 +88,9 @@ def run(path: Path, bpp: float, steps: int, variant: str, seed: int, crop=None) 
         "steps_per_s": round(encoded.fit.steps / encoded.fit.seconds, 2),
         "network_share": round(split["network_bits"] / (8 * len(encoded.data)), 3),
         "lambda": round(encoded.fit.lam, 6),
+        "latent_step_index": encoded.latent_step_index,
+        "psnr_quantized": round(encoded.psnr_quantized, 2),
+        "fit_bpp": round(encoded.fit.bpp, 4),
         "load": os.getloadavg()[0],
     }
 

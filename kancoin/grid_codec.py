@@ -40,6 +40,7 @@ class GridEncoding:
     psnr_float: float
     psnr_quantized: float
     fit: GridFitResult
+    latent_step_index: int = 0  # the rate loop's latent step 2^(i / 64); 0: as trained
 
 
 def base_spec(config, info) -> GridSpec:
@@ -101,8 +102,8 @@ def encode(
     with torch.no_grad():
         # float networks on the rounded latents: what quantizing the networks then costs
         psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
-    data, payload, quantized = _write_within(model, info, image, budget, fit.lam)
-    return GridEncoding(data, payload, psnr_float, quantized, fit)
+    data, payload, quantized, step_index = _write_within(model, info, image, budget, fit.lam)
+    return GridEncoding(data, payload, psnr_float, quantized, fit, step_index)
 
 
 def _initial_lambda(target_bpp: float | None) -> float:
@@ -131,7 +132,7 @@ class _Written:
     mse: float
 
 
-def _write_within(model: GridModel, info, image, budget, lam) -> tuple[bytes, bytes, float]:
+def _write_within(model: GridModel, info, image, budget, lam):
     """Write at latent step 1; when over the budget (or well under), bisect the step."""
     cache: dict[int, _Written] = {}
 
@@ -160,7 +161,7 @@ def _write_within(model: GridModel, info, image, budget, lam) -> tuple[bytes, by
                 chosen = high
     written = attempt(chosen)
     _load_written(model, written)
-    return written.data, written.payload, psnr_from_mse(written.mse)
+    return written.data, written.payload, psnr_from_mse(written.mse), chosen
 
 
 def _load_written(model: GridModel, written: _Written) -> None:

@@ -60,6 +60,7 @@ class GridFitResult:
 ProgressFn = Callable[[int, float, float, float], None]
 
 
+CONTROL_EVERY = 10  # steps between measurements of the rounded latents' rate
 BUDGET_PROBE_STEPS = 5  # steps timed before a time budget sets the step count
 
 
@@ -115,7 +116,7 @@ def fit_grid(
     plan = _Plan(config, config.steps)
     log_lam = math.log(config.lam)
     history: list = []
-    mse_value, bpp_value, step = 1.0, 0.0, 0
+    mse_value, bpp_value, step, hard_bpp = 1.0, 0.0, 0, 0.0
     while step < plan.steps:
         step += 1
         hard = step > plan.hard_from
@@ -145,7 +146,13 @@ def fit_grid(
                 y.clamp_(-LATENT_MAX - 0.49, LATENT_MAX + 0.49)
         mse_value, bpp_value = float(mse.detach()), float(bpp.detach())
         if config.target_bpp is not None and plan.control_from < step <= plan.hard_from:
-            gap = max(-0.5, min(0.5, bpp_value / config.target_bpp - 1))
+            if (step - plan.control_from) % CONTROL_EVERY == 1 or CONTROL_EVERY == 1:
+                # steer on the rate of the rounded latents, the ones the file will hold: the
+                # noisy proxy's rate is far higher (measured 0.27 vs 0.16 bpp on a crop)
+                with torch.no_grad():
+                    rounded = [torch.round(y)[0, 0] for y in model.latents]
+                    hard_bpp = float(torch.stack(model.context.bits(rounded)).sum()) / pixels
+            gap = max(-0.5, min(0.5, hard_bpp / config.target_bpp - 1))
             log_lam += plan.gain * gap
         elapsed = time.perf_counter() - started
         if step % 25 == 0 or step == plan.steps:
