@@ -54,7 +54,10 @@ EVALS = 10  # full-signal evaluations per fit: the resolution of time-to-quality
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", default=",".join(s.name for s in MODEL_SPECS.values()))
+    # coordinate networks fitted by the shared trainer; families with their own trainer and
+    # payload (own_codec(): the latent grid) are compared by their own bench (bench/grid.py)
+    coordinate = [s.name for s in MODEL_SPECS.values() if s.own_codec() is None]
+    parser.add_argument("--families", default=",".join(coordinate))
     parser.add_argument("--images", default="kodim15,kodim23", help="Kodak names")
     parser.add_argument("--downscale", type=int, default=2, help="1 = full 768x512")
     parser.add_argument("--audio", type=Path, default=SPEECH, help="'' to skip audio")
@@ -265,9 +268,9 @@ def combine_histories(histories) -> list[tuple[int, float, float]]:
 
 
 def render_signal(kind, models) -> np.ndarray:
-    if isinstance(kind, adapters.AudioKind):
-        return kind.render(models, kind.info.sample_rate, torch.device("cpu"))
-    return kind.render(models, (kind.info.width, kind.info.height), torch.device("cpu"))
+    """The signal at its own size (SignalKind.output_size: a tuple for every kind)."""
+    size = kind.output_size(scale=None, size=None, rate=None, max_samples=kind.info.samples)
+    return kind.render(models, size, torch.device("cpu"))
 
 
 def measure(kind, models, data) -> dict:
