@@ -43,6 +43,19 @@ class _Bar:
     """A context manager around an optional tqdm bar (`_bar`: None when disabled)."""
 
     _bar = None
+    _stream = None
+
+    def _open(self, total: int, description: str):
+        """The bar on `_stream`: a share of `total` thousandths, time left, a postfix."""
+        return tqdm(
+            total=total,
+            desc=description,
+            unit="",
+            bar_format="{desc} {bar} {percentage:3.0f}% [{elapsed}<{remaining}]{postfix}",
+            file=self._stream,
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
 
     def close(self) -> None:
         if self._bar is not None:
@@ -81,15 +94,7 @@ class FitProgress(_Bar):
         self._logged_at, self._logged_share = -math.inf, -1.0
         self._bar = None
         if enabled and interactive:
-            self._bar = tqdm(
-                total=1000,
-                desc=self._label(),
-                unit="",
-                bar_format="{desc} {bar} {percentage:3.0f}% [{elapsed}<{remaining}]{postfix}",
-                file=self._stream,
-                dynamic_ncols=True,
-                mininterval=0.5,
-            )
+            self._bar = self._open(1000, self._label())
         self._shown = 0
 
     def _label(self) -> str:
@@ -166,15 +171,7 @@ class BatchProgress(_Bar):
         interactive = bool(getattr(self._stream, "isatty", lambda: False)())
         self._bar = None
         if enabled and interactive:
-            self._bar = tqdm(
-                total=files * 1000,
-                desc=f"{files} files",
-                unit="",
-                bar_format="{desc} {bar} {percentage:3.0f}% [{elapsed}<{remaining}]{postfix}",
-                file=self._stream,
-                dynamic_ncols=True,
-                mininterval=0.5,
-            )
+            self._bar = self._open(files * 1000, f"{files} files")
         self._shown = 0
         self._name = ""
 
