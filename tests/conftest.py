@@ -56,3 +56,21 @@ def kodak_path(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"shared Kodak data not found at {path.parent} (CI and dev machines have it)")
     return path
+
+
+def fit_calls(monkeypatch, **options) -> list:
+    """The FitConfigs of every fit an encode of a small smooth image runs: the fit itself,
+    then any fine-tuning."""
+    import kancoin
+    from kancoin import encoder
+
+    calls = []
+    real_fit = encoder.fit
+
+    def recording_fit(model, coords, targets, config, **kwargs):
+        calls.append(config)
+        return real_fit(model, coords, targets, config, **kwargs)
+
+    monkeypatch.setattr(encoder, "fit", recording_fit)
+    kancoin.encode(smooth_image(16, 16), **options)
+    return calls

@@ -12,7 +12,7 @@ from kancoin import encoder
 from kancoin.cli import main
 from kancoin.config import EncodeConfig, RateOptions, TrainingOptions
 from kancoin.errors import UsageError
-from tests.conftest import smooth_image
+from tests.conftest import fit_calls, smooth_image
 
 KODAK_SHAPE = np.random.default_rng(0).integers(0, 256, (512, 768, 3), dtype=np.uint8)  # not flat
 
@@ -61,17 +61,9 @@ def test_audio_plans_one_network_per_segment_and_no_fine_tuning():
 
 
 def test_the_encoder_carries_out_its_plan(monkeypatch):
-    calls = []
-    real_fit = encoder.fit
-
-    def recording(model, coords, targets, config, **kwargs):
-        calls.append(config)
-        return real_fit(model, coords, targets, config, **kwargs)
-
-    monkeypatch.setattr(encoder, "fit", recording)
     image = smooth_image(16, 16)
     plan = kancoin.plan_encode(image, bpp=8.0, steps=40, preset="fast")
-    kancoin.encode(image, bpp=8.0, steps=40, preset="fast")
+    calls = fit_calls(monkeypatch, bpp=8.0, steps=40, preset="fast")
     fit, tune = calls
     for phase, used in zip(plan.phases, (fit, tune), strict=True):
         assert (used.steps, used.lr, used.batch_fraction) == (

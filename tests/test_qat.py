@@ -3,13 +3,12 @@ import pytest
 import torch
 
 import kancoin
-from kancoin import encoder
 from kancoin.fit import FitConfig, fit
 from kancoin.fit.qat import StraightThrough
 from kancoin.models import SirenSpec
 from kancoin.presets import PRESETS
 from kancoin.signals import image_grid
-from tests.conftest import smooth_image
+from tests.conftest import fit_calls, smooth_image
 
 
 def _fitted(seed: int = 0):
@@ -75,22 +74,8 @@ def test_negative_fine_tuning_steps_are_refused():
         kancoin.encode(smooth_image(8, 8), bpp=8.0, steps=2, qat_steps=-1)
 
 
-def _fit_calls(monkeypatch, **options) -> list[FitConfig]:
-    """The configs of every fit an encode runs: the fit itself, then any fine-tuning."""
-    calls = []
-    real_fit = encoder.fit
-
-    def recording_fit(model, coords, targets, config, **kwargs):
-        calls.append(config)
-        return real_fit(model, coords, targets, config, **kwargs)
-
-    monkeypatch.setattr(encoder, "fit", recording_fit)
-    kancoin.encode(smooth_image(16, 16), **options)
-    return calls
-
-
 def test_presets_fine_tune_siren_images_for_a_tenth_of_the_fit(monkeypatch):
-    fit_config, tuning = _fit_calls(monkeypatch, bpp=8.0, steps=50, preset="fast")
+    fit_config, tuning = fit_calls(monkeypatch, bpp=8.0, steps=50, preset="fast")
     assert fit_config.steps == 50
     assert tuning.steps == 5
     assert tuning.lr == pytest.approx(fit_config.lr * PRESETS["fast"].phases[1].lr_ratio)
@@ -99,16 +84,16 @@ def test_presets_fine_tune_siren_images_for_a_tenth_of_the_fit(monkeypatch):
 
 
 def test_a_time_budget_covers_the_fine_tuning(monkeypatch):
-    (fit_config, _) = _fit_calls(monkeypatch, bpp=8.0, time_budget=0.5, preset="fast")
+    (fit_config, _) = fit_calls(monkeypatch, bpp=8.0, time_budget=0.5, preset="fast")
     assert fit_config.time_budget == pytest.approx(0.5 / 1.1)
-    (explicit, _) = _fit_calls(monkeypatch, bpp=8.0, time_budget=0.5, qat_steps=3)
+    (explicit, _) = fit_calls(monkeypatch, bpp=8.0, time_budget=0.5, qat_steps=3)
     assert explicit.time_budget == pytest.approx(0.5)
 
 
 def test_kan_and_unquantized_encodes_are_not_fine_tuned(monkeypatch):
-    kan = _fit_calls(monkeypatch, bpp=None, bits=8, steps=4, model="kan", layers=1, width=4)
+    kan = fit_calls(monkeypatch, bpp=None, bits=8, steps=4, model="kan", layers=1, width=4)
     assert len(kan) == 1
-    assert len(_fit_calls(monkeypatch, bpp=None, steps=4)) == 1
+    assert len(fit_calls(monkeypatch, bpp=None, steps=4)) == 1
 
 
 def test_progress_covers_the_fit_then_the_fine_tuning():
