@@ -42,6 +42,11 @@ class SirenSpec(ModelSpec):
     def build(self) -> Siren:
         return Siren(self)
 
+    @classmethod
+    def takes_prior(cls) -> bool:
+        """The plain SIREN only: the .kprior layout holds exactly its fields."""
+        return cls is SirenSpec
+
     def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         dims = [self.input_width()] + [self.width] * self.layers + [self.out_features]
         shapes = []
@@ -86,6 +91,16 @@ class Siren(CodedModel):
             nn.init.uniform_(bias, -1.0 / math.sqrt(in_dim), 1.0 / math.sqrt(in_dim))
             self.weights.append(nn.Parameter(weight))
             self.biases.append(nn.Parameter(bias))
+        self.frozen = 0  # leading layers a cohort prior supplies: neither trained nor coded
+
+    def freeze(self, layers: int) -> None:
+        """Stop training and coding the first `layers` layers (kancoin.prior)."""
+        if not 0 <= layers < len(self.weights):
+            raise ValueError(f"cannot freeze {layers} of {len(self.weights)} layers")
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            weight.requires_grad_(index >= layers)
+            bias.requires_grad_(index >= layers)
+        self.frozen = layers
 
     def weight_bound(self, layer: int, in_dim: int) -> float:
         """Initial weights are U(-bound, bound). SIREN's: the first layer spans the input;
@@ -138,6 +153,14 @@ class Siren(CodedModel):
         self.biases[-1].copy_(mean)
 
     def coded_tensors(self) -> list[nn.Parameter]:
+        """Every layer's weight and bias, less the layers a prior supplies (`freeze`)."""
+        out = []
+        for weight, bias in zip(self.weights, self.biases, strict=True):
+            out += [weight, bias]
+        return out[2 * self.frozen :]
+
+    def all_tensors(self) -> list[nn.Parameter]:
+        """Every layer's weight and bias, frozen ones included."""
         out = []
         for weight, bias in zip(self.weights, self.biases, strict=True):
             out += [weight, bias]
