@@ -322,3 +322,29 @@ def test_cli_prior_train_info_encode_info(image_file, tmp_path, capsys, monkeypa
     assert "prior" in capsys.readouterr().out
     assert main(["decode", str(inr), "--prior", str(out), "-o", str(tmp_path / "y.png")]) == 0
     assert main([*encode, "--no-prior", "--prior", str(out), "-f"]) == 2
+
+
+# the bundled prior
+
+
+def test_the_bundled_prior_is_found_by_name(monkeypatch):
+    monkeypatch.delenv(priors.ENV_PATH, raising=False)
+    bundled = priors.find("photo")
+    assert bundled.path == priors.BUNDLED / "photo.kprior"
+    assert bundled.spec.describe() == "siren 6x48 (w0 30/30)" and bundled.stored == 5
+    assert len(bundled.members) == 16 and bundled.dtype == 1
+    assert bundled.path.stat().st_size < 32 * 1024  # small enough to ship
+
+
+@pytest.mark.shared_data
+def test_the_bundled_prior_was_not_trained_on_kodak():
+    from kancoin.signals import load_image
+    from tests.conftest import SHARED_DATA
+
+    kodak = sorted((SHARED_DATA / "kodak").glob("kodim*.png"))
+    if not kodak:
+        pytest.skip(f"needs the Kodak images in {SHARED_DATA / 'kodak'}")
+    members = set(priors.find("photo").members)
+    for path in kodak:
+        pixels = np.round(load_image(path) * 255).astype(np.uint8)
+        assert priors.member_digest(pixels) not in members, path.name

@@ -37,8 +37,8 @@ Progress = Callable[[int, int, float], None]  # step, steps, mean PSNR of recent
 @dataclass(frozen=True)
 class CohortConfig:
     method: str = "shared"
-    layers: int = 8  # hidden sine layers of the network the prior is trained as
-    width: int = 64
+    layers: int = 6  # hidden sine layers of the network the prior is trained as
+    width: int = 48
     body: int | None = None  # shared: hidden layers in the body; None: all but the last
     steps: int = 3000  # member steps, both methods
     batch: int = 8192  # coordinates per step
