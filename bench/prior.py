@@ -25,9 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kancoin import encode  # noqa: E402
+from kancoin import encode, prior_train  # noqa: E402
 from kancoin import prior as priors  # noqa: E402
-from kancoin import prior_train  # noqa: E402
 from kancoin.fit.cohort import CohortConfig  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
