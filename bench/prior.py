@@ -5,6 +5,7 @@ is worth on Kodak, where to freeze, and how much in-domain data is worth.
     python bench/prior.py kodak    # kodim07/15/23, 0.3 bpp, default preset: with/without
     python bench/prior.py freeze --images kodim01,kodim03,...  # PSNR at every freeze depth
     python bench/prior.py cross    # prior on 12 Kodak images, tested on the other 12
+    python bench/prior.py probe shared:1e-3:1500 reptile:1e-4:1500  # quick: no rate, a crop
 
 Every encode runs on one thread (`--threads 1`), and its row (PSNR of the written file,
 bytes, seconds, CPU seconds of the fit, the load average) is appended to OUT/NAME.jsonl;
@@ -105,7 +106,7 @@ def compare(args) -> None:
     out = args.out / "compare.jsonl"
     found = {}
     for method in ("shared", "reptile"):
-        config = CohortConfig(method=method, steps=args.steps, width=args.width)
+        config = CohortConfig(method=method, steps=args.steps, width=args.width, layers=args.layers)
         found[method] = train_prior(args.out / f"{method}.kprior", COHORT, config)
     for name in args.images.split(","):
         base = dict(bpp=0.3, preset=args.preset)
@@ -159,22 +160,62 @@ def cross(args) -> None:
         run_encode(out, f"{name}/bundled", kodak(name), prior=str(args.prior), **base)
 
 
+def probe(args) -> None:
+    """Quick transfer probe without rate or quantization: METHOD:LR:STEPS priors (6 x width,
+    trained on the cohort), each loaded into a 6-layer SIREN frozen at 1..4 layers and
+    fitted 200 steps (20 % uniform batches, lr 1.5e-3) to a 256x256 crop of kodim03,
+    against the same SIREN from scratch."""
+    from kancoin.fit import FitConfig, fit
+    from kancoin.fit.cohort import members_from_images, train
+    from kancoin.models import SirenSpec
+    from kancoin.signals import image_grid, load_image
+
+    members = members_from_images(prior_train.cohort_images(COHORT, CROP))
+    crop = load_image(kodak("kodim03"))[128:384, 256:512]
+    coords, targets = image_grid(256, 256), torch.from_numpy(crop.reshape(-1, 3).copy())
+    spec = SirenSpec(in_features=2, out_features=3, layers=6, width=args.width)
+    settings = FitConfig(steps=200, lr=1.5e-3, sampler="uniform", batch_fraction=0.2)
+
+    def fitted(tensors, freeze: int) -> float:
+        torch.manual_seed(0)
+        model = spec.build()
+        if tensors:
+            data = priors.to_bytes(spec, tensors, members=[], name="probe", dtype=2)
+            priors.from_bytes(data).apply(model, freeze)
+        return round(fit(model, coords, targets, settings).psnr, 2)
+
+    print(f"from scratch: {fitted(None, 0)} dB", flush=True)
+    for item in args.runs:
+        method, lr, steps = item.split(":")
+        config = CohortConfig(
+            method=method, lr=float(lr), steps=int(steps), layers=6, width=args.width
+        )
+        _, tensors = train(members, config)
+        stds = [round(float(tensors[i].std()), 4) for i in range(0, len(tensors), 2)]
+        frozen = [fitted(tensors, k) for k in (1, 2, 3, 4)]
+        print(f"{item}: weight std per layer {stds}; frozen 1..4: {frozen} dB", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["compare", "kodak", "freeze", "cross"])
+    parser.add_argument("what", choices=["compare", "kodak", "freeze", "cross", "probe"])
+    parser.add_argument("runs", nargs="*", help="probe: METHOD:LR:STEPS")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "prior")
     parser.add_argument("--images", default="kodim07,kodim15,kodim23")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--prior", type=Path, default=BUNDLED)
     parser.add_argument("--steps", type=int, default=CohortConfig.steps)
     parser.add_argument("--width", type=int, default=CohortConfig.width)
+    parser.add_argument("--layers", type=int, default=CohortConfig.layers)
     parser.add_argument("--count", type=int, default=12, help="cross: test images")
     args = parser.parse_args()
     if not KODAK.is_dir():
         sys.exit(f"needs {KODAK}")
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    {"compare": compare, "kodak": kodak_ab, "freeze": freeze_table, "cross": cross}[args.what](args)
+    commands = {"compare": compare, "kodak": kodak_ab, "freeze": freeze_table, "cross": cross}
+    commands["probe"] = probe
+    commands[args.what](args)
 
 
 if __name__ == "__main__":
