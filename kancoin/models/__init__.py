@@ -8,6 +8,7 @@ from kancoin.models.finer import FinerSpec
 from kancoin.models.fourier import FourierSiren, FourierSpec
 from kancoin.models.gauss import GaussSpec
 from kancoin.models.grid import GridModel, GridSpec
+from kancoin.models.grid1d import Grid1DSpec
 from kancoin.models.kan import Kan, KanSpec
 from kancoin.models.kan_bases import ChebyshevKanSpec, FourierKanSpec, RbfKanSpec
 from kancoin.models.relu import FfnSpec, ReluPeSpec, ReluSpec
@@ -28,6 +29,7 @@ MODEL_SPECS: dict[int, type[ModelSpec]] = {
     ChebyshevKanSpec.model_id: ChebyshevKanSpec,
     RbfKanSpec.model_id: RbfKanSpec,
     FourierKanSpec.model_id: FourierKanSpec,
+    Grid1DSpec.model_id: Grid1DSpec,
 }
 
 
