@@ -9,7 +9,7 @@ torch (the latent grid's) is registered by its import path and imported on first
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, MutableMapping
 
 from kancoin.models.base import HeaderField, ModelSpec
 from kancoin.models.finer import FinerSpec
@@ -22,7 +22,7 @@ from kancoin.models.siren import SirenSpec
 from kancoin.models.wire import WireSpec
 
 
-class SpecRegistry(Mapping):
+class SpecRegistry(MutableMapping):
     """Model id -> spec class; an entry given as "module:Class" is imported when first used."""
 
     def __init__(self, entries: dict[int, type[ModelSpec] | str]):
@@ -42,8 +42,11 @@ class SpecRegistry(Mapping):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, model_id: int, entry: type[ModelSpec] | str) -> None:
+    def __setitem__(self, model_id: int, entry: type[ModelSpec] | str) -> None:
         self._entries[model_id] = entry
+
+    def __delitem__(self, model_id: int) -> None:
+        del self._entries[model_id]
 
 
 MODEL_SPECS = SpecRegistry(
@@ -96,7 +99,7 @@ def register(cls: type[ModelSpec]) -> type[ModelSpec]:
     """Add a model family (used by modules that define one)."""
     if cls.model_id in MODEL_SPECS and MODEL_SPECS[cls.model_id] is not cls:
         raise ValueError(f"model id {cls.model_id} is taken by {MODEL_SPECS[cls.model_id]}")
-    MODEL_SPECS.add(cls.model_id, cls)
+    MODEL_SPECS[cls.model_id] = cls
     return cls
 
 
