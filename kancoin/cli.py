@@ -449,7 +449,10 @@ def _tensor_lines(header, tensors: list[dict], *, every: bool) -> list[str]:
 
 @cli.command(short_help="Rate-distortion sweep against JPEG2000 and JPEG (resumable).")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--bpp", default="0.1,0.2,0.3,0.5", show_default=True, help="Target rates.")
+@click.option("--bpp", help="Target rates of images.  [default: 0.1,0.2,0.3,0.5]")
+@click.option(
+    "--kbps", help="Target rates of audio inputs (WAV/FLAC; docs/AUDIO.md), e.g. 16,32,64."
+)
 @click.option(
     "--codecs",
     help="Comma-separated, e.g. siren,jpeg2000,jpeg, or 'all'.  [default: all: the kancoin "
@@ -488,6 +491,7 @@ def _tensor_lines(header, tensors: list[dict], *, every: bool) -> list[str]:
 def rd(
     inputs,
     bpp,
+    kbps,
     codecs,
     out,
     preset,
@@ -501,11 +505,18 @@ def rd(
     ray_address,
     force,
 ):
-    """Rate-distortion sweep of INPUTS against JPEG2000 and JPEG (resumable; docs/RD.md)."""
+    """Rate-distortion sweep of INPUTS against JPEG2000 and JPEG, or of audio clips against
+    MP3 and Opus with --kbps (resumable; docs/RD.md)."""
     from kancoin import rd as rd_sweep
 
+    if bpp is not None and kbps is not None:
+        raise UsageError("give --bpp (images) or --kbps (audio), not both")
+    audio = kbps is not None
     config = rd_sweep.SweepConfig(
-        targets=rd_sweep.sweep.parse_rates(bpp),
+        targets=rd_sweep.sweep.parse_rates(kbps, "--kbps")
+        if audio
+        else rd_sweep.sweep.parse_rates(bpp or "0.1,0.2,0.3,0.5"),
+        audio=audio,
         codecs=rd_sweep.sweep.parse_codecs(codecs),
         preset=preset,
         steps=steps,
