@@ -13,7 +13,7 @@ FUZZ_INPUTS ?= 1000000
 FUZZ_OUT    ?= fuzz-out
 COHORT      ?= ../shared/data
 
-.PHONY: help install native demo test lint check golden fuzz rd-kodak prior clean
+.PHONY: help install native demo test lint check golden fuzz rd-kodak rd-audio prior clean
 # `make rd-kodak` recomputes rows whose encoder source or threads changed; FORCE=1 reruns all
 
 help:  ## this list
@@ -67,6 +67,9 @@ prior: install  ## rebuild the bundled prior from COHORT's cohort/ and large/ cr
 	nice $(BIN)/kancoin prior train $(COHORT)/cohort/*.png $(COHORT)/large/*.png --crop 768x512 \
 	  --method shared --layers 6 --width 48 --steps 3000 --threads 1 -f \
 	  -o kancoin/data/priors/photo.kprior
+
+rd-audio: install  ## the shared audio clips at 16/32/64 kbps: kancoin vs MP3 and Opus (AUDIO_DIR=...)
+	nice $(BIN)/python scripts/rd_audio.py --out results/rd-audio $(if $(FORCE),--force)
 
 clean:  ## remove .venv, outputs and caches
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache $(NATIVE)

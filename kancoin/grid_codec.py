@@ -132,13 +132,15 @@ class _Written:
     mse: float
 
 
-def _write_within(model: GridModel, info, image, budget, lam):
-    """Write at latent step 1; when over the budget (or well under), bisect the step."""
+def _write_within(model: GridModel, info, image, budget, lam, synthesis_steps=SYNTHESIS_STEPS):
+    """Write at latent step 1; when over the budget (or well under), bisect the step.
+    `synthesis_steps`: the synthesis steps searched (audio needs finer ones than images)."""
     cache: dict[int, _Written] = {}
 
     def attempt(index: int) -> _Written:
         if index not in cache:
-            cache[index] = _write(model, info, image, 2.0 ** (index / 64), lam)
+            step = 2.0 ** (index / 64)
+            cache[index] = _write(model, info, image, step, lam, synthesis_steps)
         return cache[index]
 
     def fits(index: int) -> bool:
@@ -172,7 +174,9 @@ def _load_written(model: GridModel, written: _Written) -> None:
     )
 
 
-def _write(model: GridModel, info, image, latent_step: float, lam: float) -> _Written:
+def _write(
+    model: GridModel, info, image, latent_step: float, lam: float, synthesis_steps=SYNTHESIS_STEPS
+) -> _Written:
     """One file: latents at `latent_step`, the synthesis' first layer scaled to match."""
     spec = model.spec
     with torch.no_grad():
@@ -183,7 +187,7 @@ def _write(model: GridModel, info, image, latent_step: float, lam: float) -> _Wr
             for y in model.latents
         ]
         features = model.upsample_full([q.to(image.dtype)[None, None] for q in ints])
-    synthesis, mse = _quantize_synthesis(model, features, image, lam, latent_step)
+    synthesis, mse = _quantize_synthesis(model, features, image, lam, latent_step, synthesis_steps)
     context = [
         np.clip(
             quant.quantize(t, latents.CONTEXT_STEP_INDEX),
@@ -207,7 +211,9 @@ def _write(model: GridModel, info, image, latent_step: float, lam: float) -> _Wr
     return _Written(bitstream.write(header, payload), payload, mse)
 
 
-def _quantize_synthesis(model: GridModel, features, image, lam, latent_step: float):
+def _quantize_synthesis(
+    model: GridModel, features, image, lam, latent_step: float, steps=SYNTHESIS_STEPS
+):
     """Synthesis tensors at the one step (of a few) minimising MSE + lambda x bits/pixel;
     the first layer takes the latents' step, as the file holds the latents' integers."""
     pixels = features.shape[0]
@@ -215,7 +221,7 @@ def _quantize_synthesis(model: GridModel, features, image, lam, latent_step: flo
     best = None
     weights = [t.detach() for t in model.coded_tensors()[: 2 * len(model.synthesis)]]
     weights[0] = weights[0] * latent_step
-    for step_index in SYNTHESIS_STEPS:
+    for step_index in steps:
         coded, bits = [], 0.0
         with torch.no_grad():
             h = features

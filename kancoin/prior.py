@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from kancoin.errors import PriorError
 from kancoin.models import MODEL_SPECS, ModelSpec
@@ -102,16 +101,18 @@ class Prior:
         ours = self.spec.replace(layers=spec.layers, out_features=spec.out_features)
         return type(spec) is type(self.spec) and ours == spec
 
-    @torch.no_grad()
-    def apply(self, model: torch.nn.Module, freeze: int) -> None:
+    def apply(self, model, freeze: int) -> None:
         """Load the prior's layers into `model` (each that has the same shape) and freeze
         the first `freeze`: their parameters stop training and are no longer coded."""
+        import torch  # here: reading and pricing files needs no torch (kancoin.decoder)
+
         tensors = list(model.all_tensors())
-        for index, values in enumerate(self.tensors):
-            if index < len(tensors) and tuple(tensors[index].shape) == values.shape:
-                tensors[index].copy_(torch.from_numpy(values))
-            elif index < 2 * freeze:
-                raise PriorError(f"prior {self.name} does not fit {self.spec.describe()}")
+        with torch.no_grad():
+            for index, values in enumerate(self.tensors):
+                if index < len(tensors) and tuple(tensors[index].shape) == values.shape:
+                    tensors[index].copy_(torch.from_numpy(values))
+                elif index < 2 * freeze:
+                    raise PriorError(f"prior {self.name} does not fit {self.spec.describe()}")
         model.freeze(freeze)
 
     def frozen_tensors(self, freeze: int) -> list[np.ndarray]:
