@@ -147,7 +147,7 @@ def freeze_table(args) -> None:
 def cross(args) -> None:
     """(c) a prior trained on 12 Kodak images (odd numbers) against the bundled one, both
     tested on the other 12 (even numbers)."""
-    out = args.out / "cross.jsonl"
+    out = args.out / f"cross-{args.preset}.jsonl"
     train_names = [f"kodim{i:02d}" for i in range(1, 25, 2)]
     test_names = [f"kodim{i:02d}" for i in range(2, 25, 2)][: args.count]
     config = CohortConfig(method="shared", steps=args.steps, width=args.width)
@@ -156,6 +156,7 @@ def cross(args) -> None:
     )
     for name in test_names:
         base = dict(bpp=0.3, preset=args.preset)
+        run_encode(out, f"{name}/none", kodak(name), **base)
         run_encode(out, f"{name}/kodak12", kodak(name), prior=str(kodak_prior), **base)
         run_encode(out, f"{name}/bundled", kodak(name), prior=str(args.prior), **base)
 
