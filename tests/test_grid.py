@@ -299,3 +299,19 @@ def test_an_image_with_more_latents_than_a_file_holds_is_refused_before_training
     config = EncodeConfig().with_options(model="grid", bpp=0.3, steps=1)
     with pytest.raises(InputError):
         grid_codec.encode(kind, config, 0.3 * 4000 * 4000, torch.device("cpu"))
+
+
+def test_plan_prints_the_grids_own_schedule(capsys, image_file):
+    from kancoin.cli import main
+
+    source = image_file(40, 56)
+    argv = ["encode", str(source), "--model", "grid", "--bpp", "3", "--preset", "fast"]
+    assert main([*argv, "--plan"]) == 0
+    text = capsys.readouterr().out
+    assert f"{grid_codec.STEPS['fast']} full-image steps" in text
+    assert "fine-tune" in text and "latents" in text
+    assert main([*argv, "--plan", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["phases"][0]["steps"] == grid_codec.STEPS["fast"]
+    assert summary["budget_bits"] == 3 * 40 * 56
+    assert not source.with_suffix(".inr").exists()  # a plan fits and writes nothing
