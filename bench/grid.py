@@ -111,6 +111,7 @@ def run(path: Path, bpp: float, steps: int, variant: str, seed: int, crop=None) 
         "psnr_written": round(encoded.psnr_written, 2),
         "psnr_tuned": round(encoded.psnr_tuned, 2),
         "fit_bpp": round(encoded.fit.bpp, 4),
+        "level_bits": [round(b) for b in split["latent_bits_per_level"]],
         "load": os.getloadavg()[0],
     }
 
