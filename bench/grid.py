@@ -58,6 +58,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "lat01-gain2": ({}, {"lr_latents": 0.1, "latent_gain": 2.0}),
     "warm200": ({}, {"warm_steps": 200}),
     "warm400": ({}, {"warm_steps": 400}),
+    "old-lr": ({}, {"lr_latents": 0.05, "latent_gain": 1.0}),
     "gauss": ({}, {"gaussian_noise": (0.22, 0.15)}),
     "gauss-t035": ({}, {"gaussian_noise": (0.22, 0.15), "temperature": (0.35, 0.08)}),
     "net003": ({}, {"lr_networks": 0.003}),

@@ -27,9 +27,9 @@ QUANTIZERS = ("softround", "noise", "ste")
 @dataclass(frozen=True)
 class GridFitConfig:
     steps: int = 1000
-    lr_latents: float = 0.05
+    lr_latents: float = 0.1  # level 0; coarser levels faster (latent_gain), docs/GRID.md
     lr_networks: float = 0.01
-    latent_gain: float = 1.0  # level l's learning rate is lr_latents x latent_gain^l (C3: 2)
+    latent_gain: float = 1.41  # level l learns at lr_latents x latent_gain^l (C3: 2)
     lam: float = 0.005  # initial lambda (MSE units per bit per pixel)
     target_bpp: float | None = None  # latents' bits per pixel to steer lambda to
     quantizer: str = "softround"  # the training proxy before the straight-through phase
