@@ -205,7 +205,9 @@ def encode(
         # the model now holds the file's integers (step folded into the synthesis): tune the
         # synthesis to them, then write again (its rate barely moves; the loop re-checks)
         _, tuned = tune_synthesis(model, image, chosen.tune_steps, TUNE_LR)
-        data, payload, quantized, again = _write_within(model, info, image, budget, fit.lam)
+        data, payload, quantized, again = _write_within(
+            model, info, image, budget, fit.lam, finest=0
+        )
         step_index += again
     return GridEncoding(data, payload, psnr_float, quantized, fit, step_index, written, tuned)
 
@@ -236,8 +238,11 @@ class _Written:
     mse: float
 
 
-def _write_within(model: GridModel, info, image, budget, lam):
-    """Write at latent step 1; when over the budget (or well under), bisect the step."""
+def _write_within(model: GridModel, info, image, budget, lam, finest=LATENT_STEP_RANGE[0]):
+    """Write at latent step 1; when over the budget (or well under), bisect the step.
+
+    `finest`: the smallest step index to try; 0 once the latents are integers already
+    (a step below 1 would only spread the same integers over more bits)."""
     cache: dict[int, _Written] = {}
 
     def attempt(index: int) -> _Written:
@@ -250,7 +255,7 @@ def _write_within(model: GridModel, info, image, budget, lam):
 
     chosen = 0
     if budget is not None:
-        low, high = LATENT_STEP_RANGE
+        low, high = finest, LATENT_STEP_RANGE[1]
         if not fits(0) or 8 * len(attempt(0).data) < RATE_FLOOR * budget:
             if fits(0):
                 high = 0
