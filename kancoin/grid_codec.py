@@ -45,6 +45,7 @@ class GridEncoding:
     latent_step_index: int = 0  # the rate loop's latent step 2^(i / 64); 0: as trained
     psnr_written: float = 0.0  # of the first file, before the synthesis fine-tuning
     psnr_tuned: float = 0.0  # float synthesis after fine-tuning on the written latents
+    step1_share: float = 0.0  # share of the budget the trained latents take at step 1
 
 
 def base_spec(config, info) -> GridSpec:
@@ -199,17 +200,21 @@ def encode(
     with torch.no_grad():
         # float networks on the rounded latents: what quantizing the networks then costs
         psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
-    data, payload, quantized, step_index = _write_within(model, info, image, budget, fit.lam)
+    data, payload, quantized, step_index, step1_share = _write_within(
+        model, info, image, budget, fit.lam
+    )
     written, tuned = quantized, psnr_float
     if chosen.tune_steps:
         # the model now holds the file's integers (step folded into the synthesis): tune the
         # synthesis to them, then write again (its rate barely moves; the loop re-checks)
         _, tuned = tune_synthesis(model, image, chosen.tune_steps, TUNE_LR)
-        data, payload, quantized, again = _write_within(
+        data, payload, quantized, again, _ = _write_within(
             model, info, image, budget, fit.lam, finest=0
         )
         step_index += again
-    return GridEncoding(data, payload, psnr_float, quantized, fit, step_index, written, tuned)
+    return GridEncoding(
+        data, payload, psnr_float, quantized, fit, step_index, written, tuned, step1_share
+    )
 
 
 def _initial_lambda(target_bpp: float | None) -> float:
@@ -270,7 +275,8 @@ def _write_within(model: GridModel, info, image, budget, lam, finest=LATENT_STEP
                 chosen = high
     written = attempt(chosen)
     _load_written(model, written)
-    return written.data, written.payload, psnr_from_mse(written.mse), chosen
+    share = 0.0 if budget is None else 8 * len(attempt(0).data) / budget
+    return written.data, written.payload, psnr_from_mse(written.mse), chosen, share
 
 
 def _load_written(model: GridModel, written: _Written) -> None:
