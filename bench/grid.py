@@ -59,6 +59,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "warm200": ({}, {"warm_steps": 200}),
     "warm400": ({}, {"warm_steps": 400}),
     "warm800": ({}, {"warm_steps": 800}),
+    "warm400-deep3": ({}, {"warm_steps": 400, "warm_depth": 3}),
+    "warm600-deep3": ({}, {"warm_steps": 600, "warm_depth": 3}),
     "warm400-no-ste": ({}, {"warm_steps": 400, "ste_share": 0.0}),
     "old-lr": ({}, {"lr_latents": 0.05, "latent_gain": 1.0}),
     "gauss": ({}, {"gaussian_noise": (0.22, 0.15)}),

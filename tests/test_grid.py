@@ -315,3 +315,34 @@ def test_plan_prints_the_grids_own_schedule(capsys, image_file):
     assert summary["phases"][0]["steps"] == grid_codec.STEPS["fast"]
     assert summary["budget_bits"] == 3 * 40 * 56
     assert not source.with_suffix(".inr").exists()  # a plan fits and writes nothing
+
+
+def test_warm_start_codes_the_image_before_any_full_resolution_step():
+    from kancoin.fit import grid_trainer
+
+    image = torch.from_numpy(smooth_image(32, 48, seed=5))
+    spec = GridSpec(in_features=2, out_features=3, height=32, width=48, levels=4)
+    model = spec.build()
+    grid_trainer._warm_start(model, image, grid_trainer.GridFitConfig(steps=1, warm_steps=60))
+    assert not model.latents[0].any()  # the finest level is new: it starts at zero
+    assert all(level.any() for level in model.latents[1:])
+    with torch.no_grad():
+        pixels = model.synthesize(model.upsample_full(list(model.latents)))
+    mse = float((pixels - image.reshape(pixels.shape)).pow(2).mean())
+    flat = float((image - image.mean(dim=(0, 1))).pow(2).mean())
+    assert mse < 0.5 * flat
+
+
+def test_synthesis_tuning_on_fixed_latents_only_lowers_the_error():
+    from kancoin.fit import grid_trainer
+
+    image = torch.from_numpy(smooth_image(24, 32, seed=6))
+    spec = GridSpec(in_features=2, out_features=3, height=24, width=32, levels=3)
+    model = spec.build()
+    with torch.no_grad():
+        for level in model.latents:
+            level.copy_(torch.randint(-3, 4, level.shape))
+    latents = [y.detach().clone() for y in model.latents]
+    before, after = grid_trainer.tune_synthesis(model, image, steps=20)
+    assert after >= before
+    assert all(torch.equal(a, b) for a, b in zip(latents, model.latents, strict=True))

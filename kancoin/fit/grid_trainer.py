@@ -41,6 +41,7 @@ class GridFitConfig:
     warmup_share: float = 0.1  # lambda stays fixed and the learning rate ramps up
     batch_fraction: float = 1.0  # share of pixels in the distortion term (rate stays exact)
     warm_steps: int = 0  # steps on the image at half resolution first (a quarter the cost)
+    warm_depth: int = 1  # the half-resolution fit warm-starts itself this many times - 1
     time_budget: float | None = None
     seed: int = 0
 
@@ -215,7 +216,8 @@ def _warm_start(model: GridModel, image: torch.Tensor, config: GridFitConfig) ->
         replace(
             config,
             steps=config.warm_steps,
-            warm_steps=0,
+            warm_steps=config.warm_steps if config.warm_depth > 1 else 0,
+            warm_depth=config.warm_depth - 1,
             lam=config.lam / 4,
             target_bpp=None,
             time_budget=None,
