@@ -59,6 +59,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "warm200": ({}, {"warm_steps": 200}),
     "warm400": ({}, {"warm_steps": 400}),
     "warm800": ({}, {"warm_steps": 800}),
+    "warm400-frozen": ({}, {"warm_steps": 400, "freeze_finest": True}),
+    "frozen": ({}, {"freeze_finest": True}),
     "warm400-deep3": ({}, {"warm_steps": 400, "warm_depth": 3}),
     "warm600-deep3": ({}, {"warm_steps": 600, "warm_depth": 3}),
     "warm400-no-ste": ({}, {"warm_steps": 400, "ste_share": 0.0}),

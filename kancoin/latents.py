@@ -146,10 +146,13 @@ class ContextNet(nn.Module):
             out = self.level_bias[index].expand(*shape, 2)
         return out[..., 0], out[..., 1].clamp(LOG2_SCALE_MIN, LOG2_SCALE_MAX)
 
-    def bits(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Differentiable code length of each level (finest first), from the float model."""
+    def bits(self, levels: list[torch.Tensor], start: int = 0) -> list[torch.Tensor]:
+        """Differentiable code length of each level (finest first) from `start` on, from
+        the float model."""
         out = []
         for index, level in enumerate(levels):
+            if index < start:
+                continue
             parent = levels[index + 1] if index + 1 < len(levels) else None
             mean, log2_scale = self.params(features(level, parent), index)
             out.append(laplace_bits(level, mean, torch.exp2(log2_scale)).sum())

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from kancoin.latents import LATENT_MAX
+from kancoin.latents import LATENT_MAX, LOG2_SCALE_MIN
 from kancoin.models.grid import GridModel
 from kancoin.signals import psnr_from_mse
 
@@ -42,6 +42,7 @@ class GridFitConfig:
     batch_fraction: float = 1.0  # share of pixels in the distortion term (rate stays exact)
     warm_steps: int = 0  # steps on the image at half resolution first (a quarter the cost)
     warm_depth: int = 1  # the half-resolution fit warm-starts itself this many times - 1
+    freeze_finest: bool = False  # keep the full-resolution level at zero (3/4 of latents)
     time_budget: float | None = None
     seed: int = 0
 
@@ -116,10 +117,16 @@ def fit_grid(
         _warm_start(model, image, config)
     else:
         model.init_output(targets.mean(dim=0))  # the first steps then learn detail
+    frozen = 1 if config.freeze_finest and model.spec.levels > 1 else 0
+    with torch.no_grad():
+        for index, y in enumerate(model.latents[:frozen]):
+            y.zero_()
+            model.context.level_bias[index, 1] = LOG2_SCALE_MIN  # zeros at the least cost
     optimizer = torch.optim.Adam(
         [
             {"params": [y], "lr": config.lr_latents * config.latent_gain**level}
             for level, y in enumerate(model.latents)
+            if level >= frozen
         ]
         + [{"params": model.network_parameters(), "lr": config.lr_networks}]
     )
@@ -142,8 +149,11 @@ def fit_grid(
         cosine = 0.5 * (1 + math.cos(math.pi * (step - 1) / plan.steps))
         for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = lr * ramp * max(cosine, 0.02)
-        levels = [proxy(y, config.quantizer, temperature, hard, noise_std) for y in model.latents]
-        features = model.upsample_full(levels)
+        levels = [
+            y.detach() if i < frozen else proxy(y, config.quantizer, temperature, hard, noise_std)
+            for i, y in enumerate(model.latents)
+        ]
+        features = model.upsample_full(levels, zero=frozen)
         if config.batch_fraction < 1.0:
             count = max(1, round(config.batch_fraction * pixels))
             chosen = torch.randint(0, pixels, (count,))
@@ -152,7 +162,7 @@ def fit_grid(
             batch_targets = targets
         mse = (model.synthesize(features) - batch_targets).pow(2).mean()
         planes = [level[0, 0] for level in levels]
-        bpp = torch.stack(model.context.bits(planes)).sum() / pixels
+        bpp = torch.stack(model.context.bits(planes, start=frozen)).sum() / pixels
         loss = mse + math.exp(log_lam) * bpp
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -167,7 +177,8 @@ def fit_grid(
                 # noisy proxy's rate is far higher (measured 0.27 vs 0.16 bpp on a crop)
                 with torch.no_grad():
                     rounded = [torch.round(y)[0, 0] for y in model.latents]
-                    hard_bpp = float(torch.stack(model.context.bits(rounded)).sum()) / pixels
+                    bits = model.context.bits(rounded, start=frozen)
+                    hard_bpp = float(torch.stack(bits).sum()) / pixels
             gap = max(-0.5, min(0.5, hard_bpp / config.target_bpp - 1))
             log_lam += plan.gain * gap
         elapsed = time.perf_counter() - started
@@ -218,6 +229,7 @@ def _warm_start(model: GridModel, image: torch.Tensor, config: GridFitConfig) ->
             steps=config.warm_steps,
             warm_steps=config.warm_steps if config.warm_depth > 1 else 0,
             warm_depth=config.warm_depth - 1,
+            freeze_finest=False,
             lam=config.lam / 4,
             target_bpp=None,
             time_budget=None,
