@@ -61,6 +61,12 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "warm800": ({}, {"warm_steps": 800}),
     "warm400-frozen": ({}, {"warm_steps": 400, "freeze_finest": True}),
     "frozen": ({}, {"freeze_finest": True}),
+    "w4d3-frozen": ({}, {"warm_steps": 400, "warm_depth": 3, "freeze_finest": True}),
+    "w4d3-ctl01": ({}, {"warm_steps": 400, "warm_depth": 3, "control_from": 0.1}),
+    "w4d3-ctl01-frozen": (
+        {},
+        {"warm_steps": 400, "warm_depth": 3, "control_from": 0.1, "freeze_finest": True},
+    ),
     "warm400-deep3": ({}, {"warm_steps": 400, "warm_depth": 3}),
     "warm600-deep3": ({}, {"warm_steps": 600, "warm_depth": 3}),
     "warm400-no-ste": ({}, {"warm_steps": 400, "ste_share": 0.0}),
