@@ -61,6 +61,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "warm800": ({}, {"warm_steps": 800}),
     "warm400-frozen": ({}, {"warm_steps": 400, "freeze_finest": True}),
     "frozen": ({}, {"freeze_finest": True}),
+    "w4-ctl01": ({}, {"warm_steps": 400, "control_from": 0.1}),
     "w4d3-frozen": ({}, {"warm_steps": 400, "warm_depth": 3, "freeze_finest": True}),
     "w4d3-ctl01": ({}, {"warm_steps": 400, "warm_depth": 3, "control_from": 0.1}),
     "w4d3-ctl01-frozen": (

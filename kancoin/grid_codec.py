@@ -24,7 +24,8 @@ from kancoin.models.grid import ACTIVATIONS, GridModel, GridSpec
 from kancoin.signals import psnr_from_mse
 
 # preset -> training steps (full-image); docs/GRID.md has the measurements behind them
-STEPS = {"fast": 300, "default": 1000, "best": 3000}
+STEPS = {"fast": 300, "default": 800, "best": 3000}
+WARM_SHARE = 0.5  # half-resolution warm-start steps per full step (~1/4 the cost each)
 SYNTHESIS_STEPS = tuple(range(-160, -63, 16))  # candidate steps 2^-10 .. 2^-4 (index / 16)
 LATENT_STEP_RANGE = (-128, 96)  # latent step 2^(i / 64): 0.25 .. 2.8
 NETWORK_BITS_GUESS = 9.0  # bits per network parameter before the real ones are known
@@ -81,6 +82,8 @@ class GridPlan:
                 f"about {self.latent_bpp:.4g} bpp, lambda from {fit.lam:.3g} steered to it"
             )
         steps = f"{fit.steps} full-image steps"
+        if fit.warm_steps:
+            steps += f" after {fit.warm_steps} at half resolution (warm start)"
         if fit.time_budget is not None:
             steps += f" (fewer if {fit.time_budget:g} s would be exceeded)"
         hard = round(fit.steps * (1 - fit.ste_share))
@@ -117,6 +120,7 @@ class GridPlan:
                 {
                     "name": "fit",
                     "steps": fit.steps,
+                    "warm_steps": fit.warm_steps,
                     "lr_latents": fit.lr_latents,
                     "latent_gain": fit.latent_gain,
                     "lr_networks": fit.lr_networks,
@@ -159,8 +163,10 @@ def plan(
         if target <= 0:
             raise RateError(f"{budget:.0f} bits cannot hold a {spec.describe()}")
     training = config.training
+    steps = training.steps or STEPS.get(training.preset, STEPS["default"])
     fit_config = GridFitConfig(
-        steps=training.steps or STEPS.get(training.preset, STEPS["default"]),
+        steps=steps,
+        warm_steps=round(WARM_SHARE * steps),
         lam=_initial_lambda(target),
         target_bpp=None if target is None else 0.97 * target,
         time_budget=training.time_budget,

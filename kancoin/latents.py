@@ -217,8 +217,13 @@ def refit_level_bias(levels: list[np.ndarray], weights: list[np.ndarray]) -> lis
     tensors = [torch.from_numpy(level.astype(np.int64)) for level in levels]
     quarter = 1 << (FIXED_BITS - 2)
     scale_step = round((1 << FIXED_BITS) / SCALE_STEPS_PER_OCTAVE)
+    # (the last scale offset pins every row to the smallest scale: a level of zeros)
     offsets = torch.tensor(
-        [(dm * quarter, ds * scale_step) for dm in range(-2, 3) for ds in range(-6, 7)]
+        [
+            (dm * quarter, ds * scale_step)
+            for dm in range(-2, 3)
+            for ds in [*range(-6, 7), -SCALES * (1 << FIXED_BITS) // SCALE_STEPS_PER_OCTAVE]
+        ]
     )
     for index, level in enumerate(tensors):
         parent = tensors[index + 1] if index + 1 < len(tensors) else None

@@ -117,6 +117,7 @@ def fit_grid(
         _warm_start(model, image, config)
     else:
         model.init_output(targets.mean(dim=0))  # the first steps then learn detail
+    loop_started = time.perf_counter()
     frozen = 1 if config.freeze_finest and model.spec.levels > 1 else 0
     with torch.no_grad():
         for index, y in enumerate(model.latents[:frozen]):
@@ -189,7 +190,8 @@ def fit_grid(
                 progress(step, step / plan.steps, psnr, elapsed)
         if config.time_budget is not None and step == BUDGET_PROBE_STEPS:
             # a time budget shortens the whole schedule (phases included), once measured
-            affordable = int(config.time_budget / (elapsed / step))
+            warm = loop_started - started  # the warm start's share of the budget is spent
+            affordable = int((config.time_budget - warm) / ((elapsed - warm) / step))
             if affordable < plan.steps:
                 plan = _Plan(config, max(step + 1, affordable))
     torch.random.set_rng_state(generator_state)
