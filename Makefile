@@ -12,7 +12,7 @@ FORCE  ?=
 FUZZ_INPUTS ?= 1000000
 FUZZ_OUT    ?= fuzz-out
 
-.PHONY: help install native demo test lint check golden fuzz rd-kodak clean
+.PHONY: help install native demo test lint check golden fuzz rd-kodak rd-audio clean
 # `make rd-kodak` recomputes rows whose encoder source or threads changed; FORCE=1 reruns all
 
 help:  ## this list
@@ -60,6 +60,9 @@ golden: install  ## golden .inr files for what has none yet (never rewrites one)
 
 rd-kodak: install  ## Kodak rate-distortion sweep (PRESET=fast|default|best, CODECS=..., ENGINE=local|ray)
 	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --engine $(ENGINE) --out results/kodak $(if $(FORCE),--force)
+
+rd-audio: install  ## the shared audio clips at 16/32/64 kbps: kancoin vs MP3 and Opus (AUDIO_DIR=...)
+	nice $(BIN)/python scripts/rd_audio.py --out results/rd-audio $(if $(FORCE),--force)
 
 clean:  ## remove .venv, outputs and caches
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache $(NATIVE)

@@ -13,21 +13,21 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 
 from kancoin import audio, signals
 from kancoin.audio import AudioInfo
 from kancoin.bitstream import Header
-from kancoin.config import DEFAULT_BPP, DEFAULT_KBPS, explicit
 from kancoin.errors import InputError, LimitError, OutputError, UsageError
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.presets import Preset
-from kancoin.render import render_into
 from kancoin.signal_info import SignalInfo
 from kancoin.signals import ImageInfo
+
+if TYPE_CHECKING:
+    import torch  # imported where used: reading and pricing a header must not load torch
 
 IMAGE_FORMATS = {
     ".png": "PNG",
@@ -218,12 +218,16 @@ class ImageKind(SignalKind):
     # encoding
 
     def budget_bits(self, config) -> float | None:
+        from kancoin.config import explicit
+
         if explicit(config.rate.kbps):
             raise UsageError("kbps is for audio; give an image's rate as bpp")
         return None if config.rate.bpp is None else config.rate.bpp * self.info.samples
 
     def plan_bits_for_psnr(self, psnr: float) -> float:
         """Bits to plan the network at for a quality target without a rate cap."""
+        from kancoin.config import DEFAULT_BPP
+
         doublings = (psnr - PSNR_PLAN_REFERENCE_DB) / PSNR_PLAN_DB_PER_DOUBLING
         bpp = min(float(DEFAULT_BPP), max(PSNR_PLAN_MIN_BPP, DEFAULT_BPP * 2**doublings))
         return bpp * self.info.samples
@@ -252,6 +256,8 @@ class ImageKind(SignalKind):
         return [1.0]
 
     def part(self, index: int, device: torch.device) -> Part:
+        import torch
+
         height, width, channels = self.image.shape
         coords = signals.image_grid(height, width).to(device)
         targets = torch.from_numpy(self.image.reshape(-1, channels)).to(device)
@@ -300,6 +306,10 @@ class ImageKind(SignalKind):
 
     def render(self, models, size: tuple[int, int], device: torch.device) -> np.ndarray:
         """Float32 HxWxC in [0, 1]; coordinates made per chunk, never the whole grid."""
+        import torch
+
+        from kancoin.render import render_into
+
         width, height = size
         ys = signals.image_grid(height, 1)[:, 0].contiguous().to(device)  # pixel-centre rows
         xs = signals.image_grid(1, width)[:, 1].contiguous().to(device)
@@ -404,12 +414,16 @@ class AudioKind(SignalKind):
     # encoding
 
     def budget_bits(self, config) -> float | None:
+        from kancoin.config import explicit
+
         if explicit(config.rate.bpp):
             raise UsageError("bpp is for images; give an audio rate as kbps")
         return None if config.rate.kbps is None else config.rate.kbps * 1000.0 * self.info.duration
 
     def plan_bits_for_psnr(self, psnr: float) -> float:
         """Audio plans at the default rate: its networks are small and per segment."""
+        from kancoin.config import DEFAULT_KBPS
+
         return float(DEFAULT_KBPS) * 1000.0 * self.info.duration
 
     def rate_for_bits(self, bits: float) -> str:
@@ -444,6 +458,8 @@ class AudioKind(SignalKind):
         ]
 
     def part(self, index: int, device: torch.device) -> Part:
+        import torch
+
         start, stop = self._span(index)
         positions = torch.arange(start, stop, dtype=torch.float64)
         coords = audio.segment_coords(positions, index, self.info.segment_frames).to(device)
@@ -508,6 +524,10 @@ class AudioKind(SignalKind):
     def render(self, models, size: tuple[int], device: torch.device) -> np.ndarray:
         """Float32 frames x channels in [-1, 1], segment by segment and chunk by chunk:
         times are made per chunk, networks built one at a time (memory stays flat)."""
+        import torch
+
+        from kancoin.render import render_into
+
         (rate,) = size
         count = self.output_samples(size)
         step = self.info.sample_rate / rate  # output frame j sits at time j * step

@@ -12,14 +12,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 
 from kancoin.errors import InputError, OutputError, UsageError
 from kancoin.fields import HeaderField
 from kancoin.signal_info import SignalInfo
+
+if TYPE_CHECKING:
+    import torch  # imported where used: reading a header must not load torch
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,8 @@ def segment_count(frames: int, segment_frames: int) -> int:
 def segment_coords(positions: torch.Tensor, segment: int, segment_frames: int) -> torch.Tensor:
     """Times in input frames -> the segment's coordinates in [-1, 1), shape (n, 1)."""
     start = segment * segment_frames
+    import torch
+
     return ((positions - start) * (2.0 / segment_frames) - 1.0).to(torch.float32)[:, None]
 
 

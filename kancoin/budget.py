@@ -4,16 +4,18 @@ A file of a few bytes can declare millions of parameters rendered at millions of
 its cost is parameters x samples, not its size. `estimate` computes, from the header and the
 output size alone, the work (multiply-adds, elementwise work counted in their equivalent)
 and the peak working memory (bytes); `check` refuses a decode above the budget with the
-numbers, before the payload is even entropy-decoded. Rendering then runs in chunks sized so
-the memory estimate holds (kancoin.render.chunk_for).
+numbers, before the payload is even entropy-decoded. Rendering then runs in chunks sized
+here (chunk_for_spec), so the memory estimate holds.
+
+Nothing here imports torch: a hostile header is priced and refused before torch loads.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from kancoin.errors import BudgetError, UsageError
-from kancoin.render import chunk_for_spec, render_threads
 
 # ~a minute on one core of the reference machine (2e10 multiply-adds/s measured rendering SIREN
 # 2x1024, 1.3e10 for 10x64): a 4K render of a 1 bpp Kodak-size SIREN (~5.8e11) fits, a
@@ -25,6 +27,8 @@ WORK_PER_PARAM = 2000  # range decoding, the canonical re-encode, dequantization
 WORK_PER_NETWORK = 12_000_000  # building a module and its render calls (0.3-1 ms measured)
 BYTES_PER_PARAM = 4 + 4  # decoded integers of every network, float32 weights of one
 FILE_COPIES = 4  # the file's bytes, its body and payload slices, the payload's words
+RENDER_CHUNK = 1 << 13  # most coordinates per render chunk: activations stay in cache
+RENDER_MEMORY = 32 << 20  # activation bytes one chunk may hold (per thread)
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def estimate(header, samples: int, channels: int, *, writer_bytes: int, file_byt
         + networks * WORK_PER_NETWORK
     )
     chunk = chunk_for_spec(spec)
-    threads = render_threads(max(1, -(-samples // chunk)))
+    threads = min(max(1, -(-samples // chunk)), render_threads_bound())
     per_sample = spec.render_bytes_per_sample()
     activations = threads * chunk * (per_sample + 4 * 4 * spec.in_features)
     coding = 2 * 16 * min(largest, 1 << 20)  # constriction's float64 arrays per piece
@@ -87,6 +91,19 @@ def estimate(header, samples: int, channels: int, *, writer_bytes: int, file_byt
         f"({params} parameters) at {samples} samples"
     )
     return DecodeCost(work=work, memory=memory, samples=samples, chunk=chunk, what=what)
+
+
+def chunk_for_spec(spec) -> int:
+    """RENDER_MEMORY of activations, at most RENDER_CHUNK coordinates, at least one."""
+    return max(1, min(RENDER_CHUNK, RENDER_MEMORY // max(1, spec.render_bytes_per_sample())))
+
+
+def render_threads_bound() -> int:
+    """Threads a render may use, each holding one chunk: kancoin.render uses torch's thread
+    count, which is at most the CPUs this process may run on (counted without torch)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def check(cost: DecodeCost, budget: DecodeBudget) -> None:

@@ -8,7 +8,6 @@ this module (and torch).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -16,11 +15,12 @@ from pathlib import Path
 import click
 
 from kancoin import batch, decoder, encoder
-from kancoin import budget as decode_budget
+from kancoin.cli_decode import decode
+from kancoin.cli_shell import read_stdin, run
 from kancoin.config import DEFAULT_BPP, DEFAULT_KBPS, EncodeConfig, TrainingOptions
 from kancoin.device import DEVICE_CHOICES
 from kancoin.engines import ENGINES, make_engine
-from kancoin.errors import InputError, KancoinError, UsageError
+from kancoin.errors import UsageError
 from kancoin.fileio import is_stdio, write_stdout
 from kancoin.fit import SAMPLERS, SamplerOptions
 from kancoin.fit.nint import NINT_MODES
@@ -29,11 +29,6 @@ from kancoin.fit.trainer import DEFAULT_WARMUP
 from kancoin.models import MODEL_SPECS
 from kancoin.presets import PRESETS
 from kancoin.progress import FitProgress, faster_hint
-
-MAX_STDIN_BYTES = 1 << 30  # no .inr, and no image we encode, comes near
-
-EXIT_INTERRUPTED = 130
-EXIT_INTERNAL = 70
 
 
 class BitsType(click.ParamType):
@@ -48,19 +43,6 @@ class BitsType(click.ParamType):
             self.fail(f"{value!r} is not 'auto' or an integer", param, ctx)
 
 
-class SizeType(click.ParamType):
-    name = "WxH"
-
-    def convert(self, value, param, ctx):
-        try:
-            width, height = (int(v) for v in value.lower().split("x"))
-        except ValueError:
-            self.fail(f"{value!r} is not WIDTHxHEIGHT", param, ctx)
-        if width < 1 or height < 1:
-            self.fail("width and height must be positive", param, ctx)
-        return width, height
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="kancoin")
 def cli() -> None:
@@ -68,6 +50,9 @@ def cli() -> None:
 
     Exit codes and every option: docs/CLI.md.
     """
+
+
+cli.add_command(decode)
 
 
 @cli.command(short_help="Fit networks to images or audio; write .inr files.")
@@ -347,7 +332,7 @@ class _stdin_as_file:
     their magic bytes), since Pillow and soundfile read files."""
 
     def __enter__(self) -> Path:
-        data = _read_stdin()
+        data = read_stdin()
         suffix = (
             ".wav" if data[:4] in (b"RIFF", b"RF64") else ".flac" if data[:4] == b"fLaC" else ""
         )
@@ -358,110 +343,6 @@ class _stdin_as_file:
 
     def __exit__(self, *exc) -> None:
         self._dir.cleanup()
-
-
-def _read_stdin() -> bytes:
-    if sys.stdin is None or sys.stdin.isatty():
-        raise UsageError("'-' reads stdin, but stdin is a terminal; pipe a file in")
-    data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
-    if len(data) > MAX_STDIN_BYTES:
-        raise InputError(f"stdin: more than {MAX_STDIN_BYTES} bytes")
-    if not data:
-        raise InputError("stdin: empty")
-    return data
-
-
-@cli.command(short_help="Render a .inr file as an image or audio at any resolution.")
-@click.argument("input_path", metavar="FILE.inr", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    help="Default: FILE.decoded.png or FILE.decoded.wav (never the original's name); "
-    "'-' is stdout (PNG or WAV).",
-)
-@click.option("--scale", type=float, help="Render at S times the resolution or sample rate.")
-@click.option("--size", type=SizeType(), help="Images: render at an explicit WIDTHxHEIGHT.")
-@click.option("--rate", "sample_rate", type=int, help="Audio: render at an explicit rate in Hz.")
-@click.option(
-    "--quality",
-    type=click.IntRange(1, 100),
-    help=f"JPEG/WebP output quality (1-100).  [default: {decoder.DEFAULT_LOSSY_QUALITY}]",
-)
-@click.option(
-    "--max-pixels",
-    type=int,
-    default=decoder.DEFAULT_MAX_PIXELS,
-    show_default=True,
-    help="Refuse larger outputs, in pixels or audio frames (decompression-bomb guard).",
-)
-@click.option(
-    "--max-work",
-    type=float,
-    default=float(decode_budget.DEFAULT_MAX_WORK),
-    show_default=True,
-    help="Refuse decodes costing more multiply-adds (parameters x samples; decode budget).",
-)
-@click.option(
-    "--max-memory",
-    type=click.IntRange(min=1),
-    default=decode_budget.DEFAULT_MAX_MEMORY >> 20,
-    show_default=True,
-    help="Refuse decodes needing more working memory, in MiB (decode budget).",
-)
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
-@click.option("-q", "--quiet", is_flag=True, help="Accepted for symmetry; the result line stays.")
-def decode(
-    input_path,
-    output,
-    scale,
-    size,
-    sample_rate,
-    quality,
-    max_pixels,
-    max_work,
-    max_memory,
-    device,
-    force,
-    quiet,
-):
-    """Render a .inr file as an image at any resolution, or audio at any sample rate.
-
-    '-' reads the .inr from stdin (then the output defaults to stdout).
-    """
-    source = _read_stdin() if is_stdio(input_path) else input_path
-    header, _ = decoder.read_file(source)
-    suffix = decoder.default_suffix(header)
-    to_stdout = is_stdio(output) or (is_stdio(input_path) and output is None)
-    options = dict(
-        scale=scale,
-        size=size,
-        rate=sample_rate,
-        max_pixels=max_pixels,
-        device=device,
-        max_work=max_work,
-        max_memory=max_memory << 20,
-    )
-    if to_stdout:
-        with tempfile.TemporaryDirectory(prefix="kancoin-out-") as directory:
-            spooled = Path(directory) / f"stdout{suffix}"
-            decoded = decoder.decode(source, spooled, quality=quality, **options)
-            write_stdout(spooled.read_bytes())
-        shown = "-"
-    else:
-        output = output or decoder.default_decode_path(input_path, header)
-        decoded = decoder.decode(source, output, force=force, quality=quality, **options)
-        shown = output
-    description = decoder.describe_decoded(
-        header,
-        decoded,
-        scale=scale,
-        rate=sample_rate,
-        output=None if to_stdout else output,
-        quality=quality,
-    )
-    click.echo(f"{shown}: {description}", err=to_stdout)
 
 
 @cli.command(short_help="Describe a .inr file: signal, model, size, rate, quality.")
@@ -568,7 +449,10 @@ def _tensor_lines(header, tensors: list[dict], *, every: bool) -> list[str]:
 
 @cli.command(short_help="Rate-distortion sweep against JPEG2000 and JPEG (resumable).")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--bpp", default="0.1,0.2,0.3,0.5", show_default=True, help="Target rates.")
+@click.option("--bpp", help="Target rates of images.  [default: 0.1,0.2,0.3,0.5]")
+@click.option(
+    "--kbps", help="Target rates of audio inputs (WAV/FLAC; docs/AUDIO.md), e.g. 16,32,64."
+)
 @click.option(
     "--codecs",
     help="Comma-separated, e.g. siren,jpeg2000,jpeg, or 'all'.  [default: all: the kancoin "
@@ -607,6 +491,7 @@ def _tensor_lines(header, tensors: list[dict], *, every: bool) -> list[str]:
 def rd(
     inputs,
     bpp,
+    kbps,
     codecs,
     out,
     preset,
@@ -620,11 +505,18 @@ def rd(
     ray_address,
     force,
 ):
-    """Rate-distortion sweep of INPUTS against JPEG2000 and JPEG (resumable; docs/RD.md)."""
+    """Rate-distortion sweep of INPUTS against JPEG2000 and JPEG, or of audio clips against
+    MP3 and Opus with --kbps (resumable; docs/RD.md)."""
     from kancoin import rd as rd_sweep
 
+    if bpp is not None and kbps is not None:
+        raise UsageError("give --bpp (images) or --kbps (audio), not both")
+    audio = kbps is not None
     config = rd_sweep.SweepConfig(
-        targets=rd_sweep.sweep.parse_rates(bpp),
+        targets=rd_sweep.sweep.parse_rates(kbps, "--kbps")
+        if audio
+        else rd_sweep.sweep.parse_rates(bpp or "0.1,0.2,0.3,0.5"),
+        audio=audio,
         codecs=rd_sweep.sweep.parse_codecs(codecs),
         preset=preset,
         steps=steps,
@@ -661,39 +553,7 @@ def _sampler(sampler: str | None, nint_mode: str | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of raising (tests call this directly)."""
-    try:
-        cli.main(args=argv, prog_name="kancoin", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.UsageError as exc:  # one line, not click's usage block
-        command = exc.ctx.command_path if exc.ctx is not None else "kancoin"
-        click.echo(f"kancoin: error: {exc.format_message()} (see `{command} --help`)", err=True)
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("kancoin: interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        click.echo("kancoin: interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except KancoinError as exc:
-        click.echo(f"kancoin: error: {exc}", err=True)
-        return exc.exit_code
-    except MemoryError:
-        click.echo("kancoin: error: out of memory", err=True)
-        return 1
-    except Exception as exc:  # a bug: still one line, the traceback only on request
-        if os.environ.get("KANCOIN_DEBUG"):
-            raise
-        click.echo(
-            f"kancoin: internal error: {type(exc).__name__}: {exc} "
-            "(set KANCOIN_DEBUG=1 for a traceback, and please report it)",
-            err=True,
-        )
-        return EXIT_INTERNAL
-    return 0
+    return run(cli, argv)
 
 
 if __name__ == "__main__":

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from kancoin import adapters, bitstream, entropy
 from kancoin import budget as decode_budget
 from kancoin.bitstream import Header
-from kancoin.device import resolve_device
 from kancoin.errors import FormatError, InputError, LimitError, OutputError
 from kancoin.fileio import check_output, write_atomic
 from kancoin.quant import dequantize
+
+if TYPE_CHECKING:
+    import torch  # imported once a decode is within its budget: refusing one needs no torch
 
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb threshold
 DEFAULT_LOSSY_QUALITY = adapters.DEFAULT_LOSSY_QUALITY  # decoding to .jpg/.webp
@@ -52,6 +54,8 @@ class NetworkLoader(Sequence):
         return self.header.networks
 
     def __getitem__(self, index: int) -> torch.nn.Module:
+        import torch
+
         if not 0 <= index < len(self):
             raise IndexError(index)
         first = index * self.per_network
@@ -155,6 +159,8 @@ def decode(
         file_bytes=len(payload),
     )
     decode_budget.check(cost, limits)
+    from kancoin.device import resolve_device
+
     torch_device = resolve_device(device)
     signal = kind.render(load_models(header, payload, torch_device), target, torch_device)
     if output is not None:

@@ -1,4 +1,6 @@
-"""Choosing where to compute: CUDA when asked for or available, the CPU otherwise."""
+"""Choosing where to compute: CUDA when asked for or available, the CPU otherwise.
+
+torch is imported by the functions that use it: the CLI names DEVICE_CHOICES without it."""
 
 from __future__ import annotations
 
@@ -7,15 +9,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from kancoin.errors import DeviceError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
@@ -29,6 +35,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def set_threads(threads: int | None) -> None:
     """Limit intra-op threads; None keeps torch's default (all cores)."""
+    import torch
+
     if threads is not None:
         if threads < 1:
             raise DeviceError("--threads must be at least 1")
@@ -39,6 +47,8 @@ def set_threads(threads: int | None) -> None:
 @contextmanager
 def thread_limit(threads: int | None) -> Iterator[None]:
     """set_threads for a block, then torch's previous thread count again."""
+    import torch
+
     previous = torch.get_num_threads()
     set_threads(threads)
     try:
@@ -55,6 +65,8 @@ def set_torch_threads(threads: int) -> None:
     which MKL forks all threads even for a 44x44 product or a sqrt of 2k floats; on a busy
     machine every such fork waits for a descheduled thread (milliseconds per op).
     """
+    import torch
+
     torch.set_num_threads(threads)
     keep_mkl_dynamic()
 
@@ -69,6 +81,8 @@ def keep_mkl_dynamic() -> None:
 @cache
 def _mkl_set_dynamic():
     """MKL's mkl_set_dynamic (Fortran convention: a pointer) from torch's library, if any."""
+    import torch
+
     library = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
     try:
         return ctypes.CDLL(str(library)).mkl_set_dynamic_

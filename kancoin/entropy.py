@@ -13,7 +13,6 @@ from enum import IntEnum
 
 import constriction
 import numpy as np
-import torch
 
 from kancoin.errors import FormatError
 from kancoin.quant import MAX_ABS_INT
@@ -86,6 +85,8 @@ def _laplace_cdf(x: np.ndarray, b: float) -> np.ndarray:
 
 
 def _gauss_cdf(x: np.ndarray, sigma: float) -> np.ndarray:
+    import torch
+
     scaled = torch.from_numpy(x / (sigma * math.sqrt(2.0)))
     return 0.5 * (1.0 + torch.special.erf(scaled).numpy())
 

@@ -6,8 +6,12 @@ decoder dequantize to bit-identical floats.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch  # imported where used: reading a header must not load torch
 
 STEPS_PER_OCTAVE = 16
 STEP_INDEX_MIN = -640  # 2**-40
@@ -21,7 +25,7 @@ def step_size(index: int) -> float:
 
 def quantize(values: torch.Tensor | np.ndarray, index: int) -> np.ndarray:
     """Round to the nearest multiple of the step; int32, clipped to the coder's alphabet."""
-    array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values
+    array = _numpy(values)
     ints = np.rint(array.astype(np.float64) / step_size(index))
     return np.clip(ints, -MAX_ABS_INT, MAX_ABS_INT).astype(np.int32)
 
@@ -33,13 +37,15 @@ def dequantize(ints: np.ndarray, index: int) -> np.ndarray:
 def round_to_step(values: torch.Tensor, step: float) -> torch.Tensor:
     """dequantize(quantize(values)) in torch, on the values' own device: the same float64
     rounding and clipping, so fine-tuning sees exactly the values the file will hold."""
+    import torch
+
     ints = torch.round(values.double() / step).clamp_(-MAX_ABS_INT, MAX_ABS_INT)
     return (ints * step).to(values.dtype)
 
 
 def index_for_bits(values: torch.Tensor | np.ndarray, bits: int) -> int:
     """Finest step whose integers fit in `bits` signed bits (|q| <= 2**(bits-1) - 1)."""
-    array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values
+    array = _numpy(values)
     peak = float(np.max(np.abs(array))) if array.size else 0.0
     levels = max(1, (1 << (bits - 1)) - 1)
     if peak == 0.0:
@@ -55,3 +61,7 @@ def effective_bits(ints: np.ndarray) -> int:
     """Signed bits needed for the largest integer (for reporting)."""
     peak = int(np.max(np.abs(ints))) if ints.size else 0
     return int(peak).bit_length() + 1
+
+
+def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    return values if isinstance(values, np.ndarray) else values.detach().cpu().numpy()

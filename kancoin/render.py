@@ -13,10 +13,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from kancoin.budget import RENDER_CHUNK, chunk_for_spec
 from kancoin.parallel import ChunkThreads
 
-RENDER_CHUNK = 1 << 13  # most coordinates per chunk: activations stay in cache
-RENDER_MEMORY = 32 << 20  # activation bytes one chunk may hold (per thread)
 _THREADS = ChunkThreads()
 
 CoordsFn = Callable[[int, int], torch.Tensor]  # (start, stop) -> coordinates of those samples
@@ -26,16 +25,6 @@ def chunk_for(model: nn.Module) -> int:
     """Coordinates per chunk for this model (chunk_for_spec of its spec)."""
     spec = getattr(model, "spec", None)
     return RENDER_CHUNK if spec is None else chunk_for_spec(spec)
-
-
-def chunk_for_spec(spec) -> int:
-    """RENDER_MEMORY of activations, at most RENDER_CHUNK coordinates, at least one."""
-    return max(1, min(RENDER_CHUNK, RENDER_MEMORY // max(1, spec.render_bytes_per_sample())))
-
-
-def render_threads(chunks: int) -> int:
-    """Threads rendering uses for this many chunks (each holds one chunk's activations)."""
-    return _THREADS.count(chunks)
 
 
 @torch.no_grad()

@@ -6,15 +6,17 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from kancoin.errors import InputError, LimitError
 from kancoin.fields import HeaderField
 from kancoin.signal_info import SignalInfo
+
+if TYPE_CHECKING:
+    import torch  # imported where used: reading a header must not load torch
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,8 @@ def image_grid(height: int, width: int) -> torch.Tensor:
     """
     ys = axis(height)
     xs = axis(width)
+    import torch
+
     grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1)
     return grid.reshape(-1, 2)
 
@@ -198,6 +202,8 @@ def axis(n: int) -> torch.Tensor:
 
 
 def _axis(n: int) -> torch.Tensor:
+    import torch
+
     if n == 1:
         return torch.zeros(1)
     # centres of n equal cells over [-1, 1]: symmetric, and resolution-independent

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kancoin
-from kancoin import adapters, bitstream, budget, decoder, entropy, render
+from kancoin import adapters, bitstream, budget, decoder, entropy
 from kancoin.audio import AudioInfo
 from kancoin.bitstream import Header, TensorCoding
 from kancoin.cli import main
@@ -213,8 +213,8 @@ def test_cli_flac_rate_is_a_usage_error(capsys, tmp_path):
 def test_kan_basis_tensor_is_rendered_in_chunks_sized_by_memory():
     spec = KanSpec(2, 3, layers=1, width=4095, grid_size=255, input_grid_size=1, spline_order=7)
     assert spec.num_params() <= bitstream.MAX_TOTAL_PARAMS
-    chunk = render.chunk_for_spec(spec)
-    assert chunk * spec.render_bytes_per_sample() <= render.RENDER_MEMORY
+    chunk = budget.chunk_for_spec(spec)
+    assert chunk * spec.render_bytes_per_sample() <= budget.RENDER_MEMORY
     cost = budget.estimate(spec_header(spec, 64, 64), 64 * 64, 3, writer_bytes=7, file_bytes=100)
     assert cost.memory < 512 << 20
 
@@ -296,6 +296,30 @@ def test_parameter_bomb_is_refused_before_any_work():
     assert len(data) == 65
     with pytest.raises(BudgetError, match=r"multiply-adds.*--max-work"):
         kancoin.decode(data)
+
+
+REFUSE_WITHOUT_TORCH = """
+import sys
+from kancoin.launch import main
+code = main(["decode", sys.argv[1], "-o", sys.argv[2]])
+loaded = [name for name in ("torch", "kancoin.cli", "kancoin.fit") if name in sys.modules]
+print(code, loaded)
+"""
+
+
+def test_cli_refuses_the_bomb_without_importing_torch(tmp_path):
+    """`kancoin decode` reads and prices a file before torch loads (over a second of the
+    refusal's time otherwise): the 65-byte bomb is refused by the budget alone."""
+    path = tmp_path / "bomb.inr"
+    path.write_bytes(bomb())
+    done = subprocess.run(
+        [sys.executable, "-c", REFUSE_WITHOUT_TORCH, str(path), str(tmp_path / "b.png")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "5 []", done.stdout + done.stderr
+    assert "multiply-adds" in done.stderr and done.stderr.count("\n") == 1
 
 
 def test_cli_budget_error_and_raised_budget(capsys, tmp_path):

@@ -15,7 +15,7 @@ from kancoin.cli import main
 from kancoin.fit.select import select_step
 from kancoin.fit.steps import ChunkedAutogradStep, autograd_step
 from kancoin.models import KanSpec, spec_class, spec_class_by_name
-from kancoin.models.kan import KANLinear, bspline_bases
+from kancoin.models.nets.kan import KANLinear, bspline_bases
 from kancoin.signals import ImageInfo, psnr, to_uint8
 from tests.conftest import smooth_image
 

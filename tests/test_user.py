@@ -372,13 +372,13 @@ def test_decoding_to_jpeg_states_and_uses_a_quality(capsys, tmp_path):
 
 def test_decode_renders_in_chunks_of_coordinates(monkeypatch):
     """Coordinates exist for one chunk at a time, never for the whole output grid."""
-    from kancoin import adapters
+    from kancoin import render
 
     image = np.zeros((40, 30, 3), np.float32) + 0.5
     result = kancoin.encode(image, bpp=16.0, steps=20, preset="fast")
     full = kancoin.decode(result.data, size=(300, 400))
     seen = []
-    original = adapters.render_into
+    original = render.render_into
 
     def spy(model, count, coords_at, like, **kwargs):
         def recording(start, stop):
@@ -388,7 +388,7 @@ def test_decode_renders_in_chunks_of_coordinates(monkeypatch):
 
         return original(model, count, recording, like, **{**kwargs, "chunk": 3000})
 
-    monkeypatch.setattr(adapters, "render_into", spy)
+    monkeypatch.setattr(render, "render_into", spy)
     chunked = kancoin.decode(result.data, size=(300, 400))
     assert max(seen) <= 3000 and len(seen) > 1
     np.testing.assert_allclose(chunked, full, atol=1e-6)

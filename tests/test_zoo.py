@@ -11,16 +11,10 @@ import torch
 from kancoin.bitstream import Header, ImageInfo, TensorCoding, header_bytes, read, write
 from kancoin.entropy import EntropyParams, Family
 from kancoin.models import MODEL_SPECS
-from kancoin.models.encodings import gaussian_matrix, octave_scales, positional
-from kancoin.models.finer import variable_periodic
-from kancoin.models.kan_bases import (
-    ChebyshevKanSpec,
-    FourierKanSpec,
-    RbfKanSpec,
-    chebyshev_bases,
-    fourier_bases,
-    rbf_bases,
-)
+from kancoin.models.kan_bases import ChebyshevKanSpec, FourierKanSpec, RbfKanSpec
+from kancoin.models.nets.encodings import gaussian_matrix, octave_scales, positional
+from kancoin.models.nets.finer import variable_periodic
+from kancoin.models.nets.kan_bases import chebyshev_bases, fourier_bases, rbf_bases
 from kancoin.models.relu import FfnSpec, ReluPeSpec
 
 

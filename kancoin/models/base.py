@@ -2,10 +2,13 @@
 fit, the rate plan and the renderer treat all families alike.
 
 A family is a `ModelSpec` (hyperparameters that fix the network's shape, written in the
-.inr header, and how to size itself for a bit budget) and a `CodedModel` (the network: its
-coded tensors in bitstream order, its evaluation at coordinates, and optional hooks for a
-faster training step or renderer). Nothing outside kancoin/models/ looks at the concrete
-class: a new family is one module plus one line in kancoin/models/__init__.py.
+.inr header; how to size itself for a bit budget; what rendering it costs) and a
+`CodedModel` (the network, kancoin.models.network). Nothing outside kancoin/models/ looks at
+the concrete class: a new family is its spec module (kancoin/models/NAME.py), its network
+(kancoin/models/nets/NAME.py) and one line in kancoin/models/__init__.py.
+
+Spec modules do not import torch: reading a header and pricing its decode (kancoin.budget)
+must not cost torch's import (over a second), so a hostile file is refused at once.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, ClassVar
 
 from kancoin.fields import HeaderField
+
+if TYPE_CHECKING:
+    from kancoin.models.network import CodedModel
 
 # an elementwise transcendental (sin, tanh, silu) costs about this many multiply-adds of a
 # matrix product on a CPU (measured: SIREN 10x64 renders at half the MAC rate of 2x1024)
@@ -55,6 +58,7 @@ class ModelSpec:
         return None
 
     def build(self) -> CodedModel:
+        """The network (kancoin.models.nets): imported here, so reading a header needs no torch."""
         raise NotImplementedError
 
     def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -143,40 +147,9 @@ class ModelSpec:
         )
 
 
-class CodedModel(nn.Module):
-    """A network whose `coded_tensors()` are what the file stores, in bitstream order.
-
-    forward(coords) evaluates it at (N, in_features) coordinates in [-1, 1]. Optional hooks
-    return None unless a family has something faster than autograd and its own forward.
-    """
-
-    spec: ModelSpec
-
-    def coded_tensors(self) -> list[nn.Parameter]:
-        raise NotImplementedError
-
-    @torch.no_grad()
-    def init_output(self, mean: torch.Tensor) -> None:
-        """Start the output at the signal's mean (families without an output bias: no-op)."""
-
-    def step_kind(self) -> str | None:
-        """The hand-written training step this model can use (kancoin.fit.select.FAST_STEPS),
-        or None for chunked autograd."""
-        return None
-
-    def native_forward(self, coords: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """A faster forward for rendering coordinates like `coords` (same math), or None."""
-        return None
-
-
 class SizeError(ValueError):
     """No shape of a family fits a bit budget (the rate plan turns it into a RateError)."""
 
     def __init__(self, message: str, smallest_bits: float):
         super().__init__(message)
         self.smallest_bits = smallest_bits
-
-
-def coded_tensors(model: nn.Module) -> list[torch.Tensor]:
-    """The model's coded tensors in bitstream order (models expose `coded_tensors()`)."""
-    return list(model.coded_tensors())

@@ -10,12 +10,13 @@ Decoding needs only the w0s (SIREN's header fields); k only shapes the start.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-import torch
+from typing import TYPE_CHECKING, ClassVar
 
 from kancoin.models.base import HeaderField
-from kancoin.models.siren import Siren, SirenSpec
+from kancoin.models.siren import SirenSpec
+
+if TYPE_CHECKING:
+    from kancoin.models.network import CodedModel
 
 FIRST_BIAS_SCALE = 1.0  # FINER's k for images (their code offers up to 20)
 
@@ -28,29 +29,10 @@ class FinerSpec(SirenSpec):
     name: ClassVar[str] = "finer"
     header_fields: ClassVar[tuple[HeaderField, ...]] = SirenSpec.header_fields
 
-    def build(self) -> FinerMlp:
+    def build(self) -> CodedModel:
+        from kancoin.models.nets.finer import FinerMlp
+
         return FinerMlp(self)
 
     def describe(self) -> str:
         return f"finer {self.layers}x{self.width} (w0 {self.w0_first:g}/{self.w0:g})"
-
-
-def variable_periodic(z: torch.Tensor, w0: float) -> torch.Tensor:
-    """sin(w0 (|z| + 1) z), the factor held constant for the gradient."""
-    return torch.sin(w0 * (z.detach().abs() + 1.0) * z)
-
-
-class FinerMlp(Siren):
-    def __init__(self, spec: FinerSpec):
-        super().__init__(spec, activation=variable_periodic)
-        with torch.no_grad():
-            self.biases[0].uniform_(-FIRST_BIAS_SCALE, FIRST_BIAS_SCALE)
-
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        h = self.encode(coords)
-        last = len(self.weights) - 1
-        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.addmm(bias, h, weight.t())
-            if i < last:
-                h = variable_periodic(h, self.frequencies()[i])
-        return h

@@ -8,14 +8,14 @@ header rebuilds it exactly. Measured against the plain SIREN in docs/RD.md.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import ClassVar
-
-import torch
+from typing import TYPE_CHECKING, ClassVar
 
 from kancoin.models.base import ELEMENTWISE_COST, HeaderField
-from kancoin.models.siren import Siren, SirenSpec
+from kancoin.models.siren import SirenSpec
+
+if TYPE_CHECKING:
+    from kancoin.models.network import CodedModel
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,9 @@ class FourierSpec(SirenSpec):
 
     octaves: int = 8
 
-    def build(self) -> FourierSiren:
+    def build(self) -> CodedModel:
+        from kancoin.models.nets.fourier import FourierSiren
+
         return FourierSiren(self)
 
     def input_width(self) -> int:
@@ -53,17 +55,3 @@ class FourierSpec(SirenSpec):
             f"fourier {self.layers}x{self.width} ({self.octaves} octaves, "
             f"w0 {self.w0_first:g}/{self.w0:g})"
         )
-
-
-class FourierSiren(Siren):
-    def __init__(self, spec: FourierSpec):
-        super().__init__(spec)
-        self.register_buffer(
-            "scales", math.pi * 2.0 ** torch.arange(spec.octaves, dtype=torch.float32), False
-        )
-
-    def encode(self, coords: torch.Tensor) -> torch.Tensor:
-        # per batch, not once per fit: the whole grid's encoding would hold d (1 + 2L) floats
-        # per pixel (53 MB for a Kodak image at 8 octaves); it costs ~7 % of a step instead
-        angles = (coords.unsqueeze(-1) * self.scales.to(coords.dtype)).flatten(1)
-        return torch.cat([coords, torch.sin(angles), torch.cos(angles)], dim=1)

@@ -5,14 +5,14 @@ so it trains with chunked autograd and renders with its own forward."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import ClassVar
-
-import torch
+from typing import TYPE_CHECKING, ClassVar
 
 from kancoin.models.base import HeaderField
-from kancoin.models.siren import Siren, SirenSpec, center_output
+from kancoin.models.siren import SirenSpec
+
+if TYPE_CHECKING:
+    from kancoin.models.network import CodedModel
 
 
 @dataclass(frozen=True)
@@ -32,26 +32,10 @@ class GaussSpec(SirenSpec):
 
     scale: float = 10.0  # WIRE's default for its Gauss baseline
 
-    def build(self) -> GaussMlp:
+    def build(self) -> CodedModel:
+        from kancoin.models.nets.gauss import GaussMlp
+
         return GaussMlp(self)
 
     def describe(self) -> str:
         return f"gauss {self.layers}x{self.width} (scale {self.scale:g})"
-
-
-def gaussian(z: torch.Tensor) -> torch.Tensor:
-    return torch.exp(-z.square())
-
-
-class GaussMlp(Siren):
-    def __init__(self, spec: GaussSpec):
-        super().__init__(spec, activation=gaussian)
-
-    def weight_bound(self, layer: int, in_dim: int) -> float:
-        return 1.0 / math.sqrt(in_dim)  # nn.Linear's default (Kaiming uniform, a = sqrt(5))
-
-    def frequencies(self) -> list[float]:
-        return [self.spec.scale] * self.spec.layers
-
-    def init_output(self, mean: torch.Tensor) -> None:
-        center_output(self, mean)  # Gaussian features are positive: the output is offset

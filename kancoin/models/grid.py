@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kancoin.latents import FEATURES, ContextNet
-from kancoin.models.base import CodedModel, HeaderField, ModelSpec
+from kancoin.models.base import HeaderField, ModelSpec
+from kancoin.models.network import CodedModel
 
 ACTIVATIONS = ("relu", "gelu", "sine")
 UPSAMPLING = ("bilinear", "bicubic")

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
-
-import torch
+from typing import TYPE_CHECKING, ClassVar
 
 from kancoin.models.base import HeaderField
-from kancoin.models.kan import TRAIN_MEMORY_BYTES, Basis, Kan, KanSpec
+from kancoin.models.kan import TRAIN_MEMORY_BYTES, KanSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from kancoin.models.kan import Basis
+    from kancoin.models.network import CodedModel
 
 HEADER_FIELDS = (
     HeaderField("layers", "uint:6", 1, 63),
@@ -35,30 +39,6 @@ HEADER_FIELDS = (
 )
 
 
-def chebyshev_bases(x: torch.Tensor, degree: int, grid_range: float) -> torch.Tensor:
-    """(..., in) -> (..., in, degree + 1): T_j(x / r), by the three-term recurrence (stable
-    on [-1, 1], unlike cos(j arccos t), whose gradient is infinite at the ends)."""
-    t = (x / grid_range).clamp(-1.0, 1.0)
-    values = [torch.ones_like(t), t]
-    for _ in range(2, degree + 1):
-        values.append(2.0 * t * values[-1] - values[-2])
-    return torch.stack(values[: degree + 1], dim=-1)
-
-
-def rbf_bases(x: torch.Tensor, count: int, grid_range: float) -> torch.Tensor:
-    """(..., in) -> (..., in, count): Gaussian bumps with centres spaced h over [-r, r]."""
-    centres = torch.linspace(-grid_range, grid_range, count, dtype=x.dtype, device=x.device)
-    spacing = 2.0 * grid_range / max(1, count - 1)
-    return torch.exp(-((x.unsqueeze(-1) - centres) / spacing).square())
-
-
-def fourier_bases(x: torch.Tensor, frequencies: int, grid_range: float) -> torch.Tensor:
-    """(..., in) -> (..., in, 2K + 1): 1, then cos and sin of k pi x / r for k = 1 .. K."""
-    k = torch.arange(1, frequencies + 1, dtype=x.dtype, device=x.device)
-    angles = x.unsqueeze(-1) * (k * (math.pi / grid_range))
-    return torch.cat([torch.ones_like(x).unsqueeze(-1), torch.cos(angles), torch.sin(angles)], -1)
-
-
 @dataclass(frozen=True)
 class KanBasisSpec(KanSpec):
     """A KAN whose edges use `bases` instead of B-splines (no spline order in the header)."""
@@ -66,7 +46,9 @@ class KanBasisSpec(KanSpec):
     header_fields: ClassVar[tuple[HeaderField, ...]] = HEADER_FIELDS
     label: ClassVar[str] = ""
 
-    def build(self) -> BasisKan:
+    def build(self) -> CodedModel:
+        from kancoin.models.nets.kan_bases import BasisKan
+
         return BasisKan(self)
 
     def expand(self, x: torch.Tensor, grid_size: int) -> torch.Tensor:
@@ -75,6 +57,8 @@ class KanBasisSpec(KanSpec):
     def constant(self, num_bases: int) -> torch.Tensor:
         """Coefficients whose combination of the bases is (about) constant: the first
         basis (T_0, the Fourier 1); RbfKanSpec overrides it with all the bumps."""
+        import torch
+
         return torch.nn.functional.one_hot(torch.tensor(0), num_bases).float()
 
     def basis(self, grid_size: int) -> Basis:
@@ -111,6 +95,8 @@ class ChebyshevKanSpec(KanBasisSpec):
         return grid_size + 1
 
     def expand(self, x: torch.Tensor, grid_size: int) -> torch.Tensor:
+        from kancoin.models.nets.kan_bases import chebyshev_bases
+
         return chebyshev_bases(x, grid_size, self.grid_range)
 
     def spline_init(self, in_dim: int, num_bases: int) -> float:
@@ -130,9 +116,13 @@ class RbfKanSpec(KanBasisSpec):
         return grid_size
 
     def expand(self, x: torch.Tensor, grid_size: int) -> torch.Tensor:
+        from kancoin.models.nets.kan_bases import rbf_bases
+
         return rbf_bases(x, grid_size, self.grid_range)
 
     def constant(self, num_bases: int) -> torch.Tensor:
+        import torch
+
         return torch.ones(num_bases)
 
 
@@ -149,28 +139,9 @@ class FourierKanSpec(KanBasisSpec):
         return 2 * grid_size + 1
 
     def expand(self, x: torch.Tensor, grid_size: int) -> torch.Tensor:
+        from kancoin.models.nets.kan_bases import fourier_bases
+
         return fourier_bases(x, grid_size, self.grid_range)
 
     def spline_init(self, in_dim: int, num_bases: int) -> float:
         return 1.0 / math.sqrt(in_dim * (num_bases - 1) / 2)
-
-
-class BasisKan(Kan):
-    @torch.no_grad()
-    def init_output(self, mean: torch.Tensor) -> None:
-        """Start from the signal's mean: the output is linear in the last layer's
-        coefficients, so adding its constant-making coefficients c, scaled per output, moves
-        the average output over a coarse grid by a measured amount per unit of c."""
-        layer = self.layers[-1]
-        axis = torch.linspace(-1.0, 1.0, 17, device=layer.spline_weight.device)
-        axes = torch.meshgrid(*[axis] * self.spec.in_features, indexing="ij")
-        grid = torch.stack(axes, dim=-1).reshape(-1, self.spec.in_features)
-        before = self(grid).mean(dim=0)
-        constant = self.spec.constant(layer.spline_weight.shape[-1]).to(layer.spline_weight)
-        unit = layer.spline_scaler.sign().unsqueeze(-1) * constant
-        layer.spline_weight.add_(unit)
-        response = self(grid).mean(dim=0) - before
-        layer.spline_weight.sub_(unit)
-        if bool((response.abs() > 1e-6).all()):
-            shift = (mean.to(before.device) - before) / response
-            layer.spline_weight.add_(shift.view(-1, 1, 1) * unit)

@@ -3,20 +3,20 @@
 
 PyTorch's default initialisation (as the NeRF and FFN reference code's dense layers: uniform,
 scaled by fan-in). The encodings have no coded parameters: octaves, or the feature count,
-the Gaussian scale sigma and the seed of B, are in the header (kancoin.models.encodings).
+the Gaussian scale sigma and the seed of B, are in the header (kancoin.models.nets.encodings).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import torch
-
-from kancoin.models import encodings
 from kancoin.models.base import HeaderField, ModelSpec
-from kancoin.models.siren import Siren, SirenSpec, center_output
+from kancoin.models.siren import SirenSpec
+
+if TYPE_CHECKING:
+    from kancoin.models.network import CodedModel
 
 SHAPE_FIELDS = (
     HeaderField("layers", "uint:6", 1, 63),
@@ -38,25 +38,13 @@ class ReluSpec(SirenSpec):
     # 200 steps and 4000 parameters (docs/ZOO.md)
     lr_scale: ClassVar[float] = 3.0
 
-    def build(self) -> ReluMlp:
+    def build(self) -> CodedModel:
+        from kancoin.models.nets.relu import ReluMlp
+
         return ReluMlp(self)
 
     def describe(self) -> str:
         return f"relu {self.layers}x{self.width}"
-
-
-class ReluMlp(Siren):
-    def __init__(self, spec: SirenSpec):
-        super().__init__(spec, activation=torch.relu)
-
-    def weight_bound(self, layer: int, in_dim: int) -> float:
-        return 1.0 / math.sqrt(in_dim)  # nn.Linear's default
-
-    def frequencies(self) -> list[float]:
-        return [1.0] * self.spec.layers
-
-    def init_output(self, mean: torch.Tensor) -> None:
-        center_output(self, mean)  # ReLU features are non-negative: the output is offset
 
 
 @dataclass(frozen=True)
@@ -72,7 +60,9 @@ class ReluPeSpec(ReluSpec):
 
     octaves: int = 8
 
-    def build(self) -> ReluPeMlp:
+    def build(self) -> CodedModel:
+        from kancoin.models.nets.relu import ReluPeMlp
+
         return ReluPeMlp(self)
 
     def input_width(self) -> int:
@@ -85,15 +75,6 @@ class ReluPeSpec(ReluSpec):
 
     def describe(self) -> str:
         return f"relu-pe {self.layers}x{self.width} ({self.octaves} octaves)"
-
-
-class ReluPeMlp(ReluMlp):
-    def __init__(self, spec: ReluPeSpec):
-        super().__init__(spec)
-        self.register_buffer("scales", encodings.octave_scales(spec.octaves), False)
-
-    def encode(self, coords: torch.Tensor) -> torch.Tensor:
-        return encodings.positional(coords, self.scales)
 
 
 @dataclass(frozen=True)
@@ -118,7 +99,9 @@ class FfnSpec(ReluSpec):
     sigma: float = 5.0
     seed: int = 0
 
-    def build(self) -> FfnMlp:
+    def build(self) -> CodedModel:
+        from kancoin.models.nets.relu import FfnMlp
+
         return FfnMlp(self)
 
     def input_width(self) -> int:
@@ -132,13 +115,3 @@ class FfnSpec(ReluSpec):
             f"ffn {self.layers}x{self.width} ({self.features} features, "
             f"sigma {self.sigma:g}, seed {self.seed})"
         )
-
-
-class FfnMlp(ReluMlp):
-    def __init__(self, spec: FfnSpec):
-        super().__init__(spec)
-        matrix = encodings.gaussian_matrix(spec.features, spec.in_features, spec.sigma, spec.seed)
-        self.register_buffer("matrix", matrix, False)
-
-    def encode(self, coords: torch.Tensor) -> torch.Tensor:
-        return encodings.random_fourier(coords, self.matrix)

@@ -9,14 +9,14 @@ PyTorch's default uniform. w0 and s0 (their defaults 10 and 10) are in the heade
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import ClassVar
-
-import torch
+from typing import TYPE_CHECKING, ClassVar
 
 from kancoin.models.base import HeaderField
-from kancoin.models.siren import Siren, SirenSpec, center_output
+from kancoin.models.siren import SirenSpec
+
+if TYPE_CHECKING:
+    from kancoin.models.network import CodedModel
 
 
 @dataclass(frozen=True)
@@ -41,27 +41,10 @@ class WireSpec(SirenSpec):
     omega: float = 10.0
     sigma: float = 10.0
 
-    def build(self) -> WireMlp:
+    def build(self) -> CodedModel:
+        from kancoin.models.nets.wire import WireMlp
+
         return WireMlp(self)
 
     def describe(self) -> str:
         return f"wire {self.layers}x{self.width} (w0 {self.omega:g}, s0 {self.sigma:g})"
-
-
-class WireMlp(Siren):
-    def __init__(self, spec: WireSpec):
-        omega, sigma = spec.omega, spec.sigma
-
-        def gabor(z: torch.Tensor) -> torch.Tensor:
-            return torch.cos(omega * z) * torch.exp(-(sigma * z).square())
-
-        super().__init__(spec, activation=gabor)
-
-    def weight_bound(self, layer: int, in_dim: int) -> float:
-        return 1.0 / math.sqrt(in_dim)  # nn.Linear's default
-
-    def frequencies(self) -> list[float]:
-        return [1.0] * self.spec.layers  # the activation applies w0 and s0 itself
-
-    def init_output(self, mean: torch.Tensor) -> None:
-        center_output(self, mean)  # a Gabor feature starts near 1, not around 0

@@ -21,7 +21,8 @@ class CodecError(KancoinError):
 
 @dataclass(frozen=True)
 class CodecRun:
-    reconstruction: np.ndarray  # uint8 HxWxC decoded from the written file
+    reconstruction: np.ndarray  # uint8 HxWxC (audio: float32 frames x channels, 16-bit
+    # values) decoded from the written file
     encode_seconds: float  # one encode at the chosen setting (rate searches not included)
     decode_seconds: float
     choice: dict = field(default_factory=dict)  # what the codec picked to meet the rate
@@ -32,6 +33,7 @@ class Codec(ABC):
 
     name: str
     suffix: str  # of the bitstream files it writes
+    media: tuple[str, ...] = ("image",)  # what it codes: "image", "audio"
 
     @property
     @abstractmethod
@@ -45,6 +47,13 @@ class Codec(ABC):
     @abstractmethod
     def run(self, image: np.ndarray, target_bpp: float, stream: Path) -> CodecRun:
         """Code uint8 HxWxC `image` at no more than `target_bpp` into the file `stream`."""
+
+    def run_audio(
+        self, samples: np.ndarray, sample_rate: int, target_kbps: float, stream: Path
+    ) -> CodecRun:
+        """Code a float32 frames x channels clip at no more than `target_kbps` into `stream`;
+        the reconstruction is the decoded clip at the same rate, rounded to 16 bits."""
+        raise CodecError(f"{self.name} codes images only")
 
 
 def budget_bytes(image: np.ndarray, target_bpp: float) -> int:

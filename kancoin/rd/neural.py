@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import kancoin
+from kancoin.audio import INT16_SCALE, to_int16
 from kancoin.errors import RateError
 from kancoin.models import MODEL_SPECS
 from kancoin.rd.codecs import Codec, CodecError, CodecRun
@@ -39,9 +40,15 @@ def encoder_fingerprint(root: Path | None = None) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_names() -> list[str]:
-    """The model families this build can encode (siren, kan, fourier)."""
-    return [spec.name for spec in MODEL_SPECS.values()]
+IMAGE_ONLY = ("grid",)  # families whose own codec refuses audio
+AUDIO_ONLY = ("grid1d",)
+
+
+def model_names(audio: bool = False) -> list[str]:
+    """The model families this build can encode (siren, kan, fourier, ...), of images or
+    of audio."""
+    skip = IMAGE_ONLY if audio else AUDIO_ONLY
+    return [spec.name for spec in MODEL_SPECS.values() if spec.name not in skip]
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class KancoinCodec(Codec):
     device: str = "auto"
     threads: int | None = None
     suffix = ".inr"
+    media = ("image", "audio")
 
     @property
     def name(self) -> str:
@@ -111,12 +119,51 @@ class KancoinCodec(Codec):
             reconstruction=to_uint8(decoded),
             encode_seconds=encode_seconds,
             decode_seconds=decode_seconds,
-            choice={
-                "model": result.header.spec.describe(),
-                "params": result.header.spec.num_params() * result.header.networks,
-                "steps": result.steps,
-                "fit_seconds": round(result.fit_seconds, 3),
-                "psnr_float": round(result.psnr_float, 4),
-                "device": result.device,
-            },
+            choice=_choice(result),
         )
+
+    def run_audio(
+        self, samples: np.ndarray, sample_rate: int, target_kbps: float, stream: Path
+    ) -> CodecRun:
+        started = time.perf_counter()
+        try:
+            result = kancoin.encode(
+                samples,
+                stream,
+                force=True,
+                sample_rate=sample_rate,
+                kbps=target_kbps,
+                model=self.model,
+                preset=self.preset,
+                steps=self.steps,
+                time_budget=self.time_budget,
+                seed=self.seed,
+                device=self.device,
+                threads=self.threads,
+            )
+        except RateError as exc:
+            raise CodecError(str(exc)) from None
+        encode_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        decoded = kancoin.decode(stream, device=self.device)
+        decode_seconds = time.perf_counter() - started
+        info = result.header.signal
+        return CodecRun(
+            reconstruction=to_int16(decoded).astype(np.float32) / INT16_SCALE,
+            encode_seconds=encode_seconds,
+            decode_seconds=decode_seconds,
+            choice=_choice(result) | {"segment_frames": info.segment_frames},
+        )
+
+
+def _choice(result) -> dict:
+    """What a kancoin encode chose, for the row."""
+    return {
+        "model": result.header.spec.describe(),
+        "params": result.header.spec.num_params() * result.header.networks,
+        "networks": result.header.networks,
+        "steps": result.steps,
+        "fit_seconds": round(result.fit_seconds, 3),
+        "psnr_float": round(result.psnr_float, 4),
+        "device": result.device,
+    }

@@ -15,11 +15,21 @@ STYLES = {  # codec -> (colour, marker); kancoin codecs solid and first, baselin
     "kan": ("tab:purple", "D"),
     "jpeg2000": ("tab:blue", "s"),
     "jpeg": ("tab:green", "^"),
+    "grid1d": ("tab:orange", "P"),
+    "mp3": ("tab:blue", "s"),
+    "opus": ("tab:green", "^"),
 }
 
 
-def plot_rd(curves: dict[str, tuple[list[float], list[float]]], path: Path, *, title: str) -> None:
-    """Write the PSNR-bpp plot of `curves` (name -> (bpp, psnr)) to `path`."""
+def plot_rd(
+    curves: dict[str, tuple[list[float], list[float]]],
+    path: Path,
+    *,
+    title: str,
+    audio: bool = False,
+) -> None:
+    """Write the PSNR-bpp plot of `curves` (name -> (bpp, psnr)) to `path`; `audio`: PSNR
+    (waveform in [0, 1]) against kbps, without COIN's image curve."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -35,12 +45,13 @@ def plot_rd(curves: dict[str, tuple[list[float], list[float]]], path: Path, *, t
         colour, marker = STYLES.get(name, (f"C{index % 10}", "x"))
         axes.plot(bpp, psnr, marker=marker, color=colour, linewidth=1.8, label=name)
         highest = max(highest, *bpp)
-    coin_bpp, coin_psnr = zip(*COIN_PUBLISHED, strict=True)
-    axes.plot(coin_bpp, coin_psnr, "--", marker=".", color="0.4", label=COIN_LABEL)
+    if not audio:
+        coin_bpp, coin_psnr = zip(*COIN_PUBLISHED, strict=True)
+        axes.plot(coin_bpp, coin_psnr, "--", marker=".", color="0.4", label=COIN_LABEL)
     if highest > 0:
         axes.set_xlim(0, highest * 1.15)
-    axes.set_xlabel("bits per pixel")
-    axes.set_ylabel("PSNR (RGB, dB)")
+    axes.set_xlabel("kbit/s" if audio else "bits per pixel")
+    axes.set_ylabel("PSNR (waveform in [0, 1], dB)" if audio else "PSNR (RGB, dB)")
     axes.set_title(title)
     axes.grid(True, alpha=0.3)
     axes.legend(loc="lower right")

@@ -20,13 +20,16 @@ from kancoin.rd.plot import plot_rd
 from kancoin.rd.results import curve, write_json
 
 ANCHOR = "jpeg2000"
+AUDIO_ANCHOR = "mp3"
 PLOT_FILE = "rd-psnr.png"
 SUMMARY_FILE = "summary.json"
 
 
-def codec_document(codec: Codec, rows: list[dict], targets: Sequence[float], images: int):
+def codec_document(
+    codec: Codec, rows: list[dict], targets: Sequence[float], images: int, *, audio=False
+):
     """(CompressAI-schema document, targets left out because some image has no result)."""
-    results, skipped = curve(rows, targets, images)
+    results, skipped = curve(rows, targets, images, audio=audio)
     description = codec.description
     tally = _choice_tally(rows)
     if tally:
@@ -53,50 +56,60 @@ def write_reports(
     seconds: float,
     load_at_start: list[float] | None,
     log: Callable[[str], None],
+    audio: bool = False,
 ) -> dict:
-    """Write OUT/<codec>.json, OUT/summary.json and OUT/rd-psnr.png; return the summary."""
+    """Write OUT/<codec>.json, OUT/summary.json and OUT/rd-psnr.png; return the summary.
+    Audio (`audio`): kbps and waveform PSNR, BD deltas against MP3."""
     documents, curves, skipped, failed = {}, {}, {}, []
+    rate, quality = ("kbps", "psnr") if audio else ("bpp", "psnr-rgb")
+    name_field, target_field = ("clip", "target_kbps") if audio else ("image", "target_bpp")
     for codec in codecs:
-        document, missing = codec_document(codec, rows[codec.name], targets, len(images))
+        document, missing = codec_document(
+            codec, rows[codec.name], targets, len(images), audio=audio
+        )
         write_json(out_dir / f"{codec.name}.json", document)
         documents[codec.name] = document
-        curves[codec.name] = (document["results"]["bpp"], document["results"]["psnr-rgb"])
+        curves[codec.name] = (document["results"][rate], document["results"][quality])
         if missing:
             skipped[codec.name] = missing
         failed += [
-            {k: row[k] for k in ("image", "codec", "target_bpp", "error")}
+            {k: row[k] for k in (name_field, "codec", target_field, "error")}
             for row in rows[codec.name]
             if "error" in row
         ]
-    deltas = bd_against_anchor(curves)
+    anchor = AUDIO_ANCHOR if audio else ANCHOR
+    deltas = bd_against_anchor(curves, anchor)
     summary = {
-        "images": images,
+        "clips" if audio else "images": images,
+        "unit": rate,
         "targets": sorted(targets),
         "results": {name: doc["results"] for name, doc in documents.items()},
         "descriptions": {name: doc["description"] for name, doc in documents.items()},
-        f"bd_vs_{ANCHOR}": deltas,
+        f"bd_vs_{anchor}": deltas,
         "skipped_targets": skipped,
         "failed_rows": failed,
         "config": {k: v for k, v in dataclasses.asdict(config).items()},
-        "machine": {**machine(), "load_average_at_start": load_at_start},
+        "machine": {**machine(audio=audio), "load_average_at_start": load_at_start},
         "seconds": round(seconds, 1),
     }
     write_json(out_dir / SUMMARY_FILE, summary)
-    title = ", ".join(images) if len(images) <= 3 else f"{len(images)} images"
-    plot_rd(curves, out_dir / PLOT_FILE, title=f"PSNR vs rate: {title}")
+    what = "clips" if audio else "images"
+    title = ", ".join(images) if len(images) <= 3 else f"{len(images)} {what}"
+    plot_rd(curves, out_dir / PLOT_FILE, title=f"PSNR vs rate: {title}", audio=audio)
     for name, missing in skipped.items():
-        log(f"rd: {name}: no mean at {', '.join(map(str, missing))} bpp (some image failed)")
+        log(f"rd: {name}: no mean at {', '.join(map(str, missing))} {rate} (some input failed)")
     return summary
 
 
-def bd_against_anchor(curves: dict[str, tuple[list, list]]) -> dict:
-    """BD-rate (%) and BD-PSNR (dB) of every codec against JPEG2000's mean curve."""
-    if ANCHOR not in curves:
+def bd_against_anchor(curves: dict[str, tuple[list, list]], anchor: str = ANCHOR) -> dict:
+    """BD-rate (%) and BD-PSNR (dB) of every codec against the anchor's mean curve
+    (JPEG2000 for images, MP3 for audio)."""
+    if anchor not in curves:
         return {}
-    anchor_bpp, anchor_psnr = curves[ANCHOR]
+    anchor_bpp, anchor_psnr = curves[anchor]
     deltas = {}
     for name, (bpp, psnr) in curves.items():
-        if name == ANCHOR:
+        if name == anchor:
             continue
         rate = psnr_gap = None
         if len(bpp) >= 2 and len(anchor_bpp) >= 2:
@@ -112,6 +125,8 @@ def bd_against_anchor(curves: dict[str, tuple[list, list]]) -> dict:
 
 def format_summary(summary: dict) -> str:
     """A plain table: mean rate, PSNR and MS-SSIM per codec and target, then BD deltas."""
+    if summary.get("unit") == "kbps":
+        return _format_audio(summary)
     lines = [f"{'codec':<10} {'bpp':>7} {'PSNR dB':>8} {'MS-SSIM':>8} {'enc s':>8} {'dec s':>7}"]
     for name, results in summary["results"].items():
         for i, bpp in enumerate(results["bpp"]):
@@ -121,19 +136,48 @@ def format_summary(summary: dict) -> str:
                 f"{'-' if ms is None else f'{ms:.4f}':>8} {results['encoding_time'][i]:>8.2f} "
                 f"{results['decoding_time'][i]:>7.3f}"
             )
-    for name, delta in summary[f"bd_vs_{ANCHOR}"].items():
-        rate, gap = delta["bd_rate_percent"], delta["bd_psnr_db"]
-        lines.append(
-            f"{name} vs {ANCHOR}: BD-rate "
-            f"{'n/a' if rate is None else f'{rate:+.1f} %'}, BD-PSNR "
-            f"{'n/a' if gap is None else f'{gap:+.2f} dB'} ({delta['points']} points)"
-        )
+    lines += _bd_lines(summary, ANCHOR)
     return "\n".join(lines)
 
 
-def machine() -> dict:
+def _format_audio(summary: dict) -> str:
+    """The audio table: kbps, PSNR, SNR, LSD, boundary excess, times; BD deltas vs MP3."""
+    lines = [
+        f"{'codec':<8} {'kbps':>7} {'PSNR dB':>8} {'SNR dB':>7} {'LSD dB':>7} "
+        f"{'bound dB':>8} {'enc s':>8} {'dec s':>7}"
+    ]
+    for name, results in summary["results"].items():
+        for i, kbps in enumerate(results["kbps"]):
+            excess = results["boundary_excess_db"][i]
+            lines.append(
+                f"{name:<8} {kbps:>7.2f} {results['psnr'][i]:>8.2f} {results['snr'][i]:>7.2f} "
+                f"{results['lsd'][i]:>7.2f} {'-' if excess is None else f'{excess:+.2f}':>8} "
+                f"{results['encoding_time'][i]:>8.2f} {results['decoding_time'][i]:>7.3f}"
+            )
+    lines += _bd_lines(summary, AUDIO_ANCHOR)
+    return "\n".join(lines)
+
+
+def _bd_lines(summary: dict, anchor: str) -> list[str]:
+    lines = []
+    for name, delta in summary[f"bd_vs_{anchor}"].items():
+        rate, gap = delta["bd_rate_percent"], delta["bd_psnr_db"]
+        lines.append(
+            f"{name} vs {anchor}: BD-rate "
+            f"{'n/a' if rate is None else f'{rate:+.1f} %'}, BD-PSNR "
+            f"{'n/a' if gap is None else f'{gap:+.2f} dB'} ({delta['points']} points)"
+        )
+    return lines
+
+
+def machine(*, audio: bool = False) -> dict:
     """Where the numbers were measured (timings mean little without it)."""
-    return {
+    found = {}
+    if audio:
+        import soundfile
+
+        found = {"soundfile": soundfile.__version__, "libsndfile": soundfile.__libsndfile_version__}
+    return found | {
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "load_average": load_average(),

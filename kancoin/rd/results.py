@@ -29,6 +29,19 @@ ROW_FIELDS = {  # CompressAI name -> row field
     "decoding_time": "decoding_time",
 }
 
+# audio rows (kancoin.rd.sweep, --kbps): the clip instead of the image, kbps instead of bpp
+AUDIO_METRICS = (
+    "kbps",
+    "psnr",
+    "snr",
+    "lsd",
+    "boundary_psnr",
+    "boundary_excess_db",
+    "encoding_time",
+    "decoding_time",
+)
+AUDIO_ROW_FIELDS = {metric: metric for metric in AUDIO_METRICS}
+
 Key = tuple[str, str, str, str, str]
 
 
@@ -37,6 +50,10 @@ def row_key(image: str, image_sha256: str, codec: str, target_bpp: float, settin
 
 
 def key_of(row: dict) -> Key:
+    if "clip" in row:  # an audio row
+        return row_key(
+            row["clip"], row["clip_sha256"], row["codec"], row["target_kbps"], row["settings"]
+        )
     return row_key(
         row["image"], row["image_sha256"], row["codec"], row["target_bpp"], row["settings"]
     )
@@ -69,25 +86,30 @@ def load_rows(path: Path) -> dict[Key, dict]:
     return rows
 
 
-def curve(rows: Iterable[dict], targets: Iterable[float], images: int) -> tuple[dict, list]:
+def curve(
+    rows: Iterable[dict], targets: Iterable[float], images: int, *, audio: bool = False
+) -> tuple[dict, list]:
     """CompressAI `results` (means per target) over targets every image has a result for.
 
     Returns (results, skipped targets). Means of per-image values, as CompressAI reports;
     the rows keep what is needed for other conventions (e.g. PSNR of the mean MSE).
+    Audio rows (`audio`) give kbps, PSNR, SNR, LSD and the boundary measures instead.
     """
+    target_field = "target_kbps" if audio else "target_bpp"
+    fields = AUDIO_ROW_FIELDS if audio else ROW_FIELDS
     by_target: dict[str, list[dict]] = {}
     for row in rows:
         if "error" not in row:
-            by_target.setdefault(f"{row['target_bpp']:.6g}", []).append(row)
-    results: dict[str, list] = {metric: [] for metric in METRICS}
+            by_target.setdefault(f"{row[target_field]:.6g}", []).append(row)
+    results: dict[str, list] = {metric: [] for metric in fields}
     skipped = []
     for target in sorted(targets):
         done = by_target.get(f"{target:.6g}", [])
         if len(done) < images:
             skipped.append(target)
             continue
-        for metric, field in ROW_FIELDS.items():
-            results[metric].append(_mean([row[field] for row in done]))
+        for metric, field in fields.items():
+            results[metric].append(_mean([row.get(field) for row in done]))
     return results, skipped
 
 

@@ -1,5 +1,8 @@
 """Run every (image, codec, target rate) once, in parallel over images, resumably.
 
+Audio clips (WAV/FLAC, rates in kbps) run the same way: one row per (clip, codec, kbps),
+measured by kancoin.rd.audio_metrics against MP3 and Opus (kancoin.rd.audio_baselines).
+
 Rows already in OUT/rows.jsonl for the same image content, codec, rate and settings are not
 recomputed; each new row is appended the moment it is measured. Reports are rebuilt from
 the rows at the end (kancoin.rd.report).
@@ -8,6 +11,7 @@ the rows at the end (kancoin.rd.report).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 import tempfile
@@ -18,11 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from kancoin import adapters
+from kancoin.audio import is_audio_path, load_audio
 from kancoin.engines import ENGINES, make_engine
 from kancoin.errors import InputError, UsageError
 from kancoin.fileio import ensure_directory, write_bytes_atomic
 from kancoin.presets import PRESETS
-from kancoin.rd import report
+from kancoin.rd import audio_metrics, report
+from kancoin.rd.audio_baselines import Mp3Codec, OpusCodec
 from kancoin.rd.baselines import Jpeg2000Codec, JpegCodec
 from kancoin.rd.codecs import Codec, CodecError
 from kancoin.rd.metrics import ms_ssim, psnr_rgb
@@ -31,14 +38,19 @@ from kancoin.rd.results import ROWS_FILE, Key, append_row, load_rows, row_key
 from kancoin.signals import load_image, to_uint8
 
 BASELINES: dict[str, type[Codec]] = {"jpeg2000": Jpeg2000Codec, "jpeg": JpegCodec}
+AUDIO_BASELINES: dict[str, type[Codec]] = {"mp3": Mp3Codec, "opus": OpusCodec}
 DEFAULT_TARGETS = (0.1, 0.2, 0.3, 0.5)
+DEFAULT_KBPS = (16.0, 32.0, 64.0)
+MAX_KBPS = 10_000.0
 STREAMS_DIR = "bitstreams"
 
 Log = Callable[[str], None]
 
 
-def available_codecs() -> list[str]:
-    """kancoin models known to this build, then the baselines."""
+def available_codecs(audio: bool = False) -> list[str]:
+    """kancoin models known to this build, then the baselines (of images, or of audio)."""
+    if audio:
+        return [*model_names(audio=True), *AUDIO_BASELINES]
     return [*model_names(), *BASELINES]
 
 
@@ -56,18 +68,21 @@ class SweepConfig:
     force: bool = False  # recompute rows that are already done
     engine: str = "local"  # where rows run: kancoin.engines (local pool or a Ray cluster)
     ray_address: str | None = None  # with engine "ray": None joins $RAY_ADDRESS or starts one
+    audio: bool = False  # targets are kbps and inputs WAV/FLAC clips
 
     def __post_init__(self) -> None:
-        if not self.targets or any(not 0 < t <= 64 for t in self.targets):
-            raise UsageError(f"--bpp rates must be in (0, 64], got {list(self.targets)}")
+        option, high = ("--kbps", MAX_KBPS) if self.audio else ("--bpp", 64)
+        if not self.targets or any(not 0 < t <= high for t in self.targets):
+            raise UsageError(f"{option} rates must be in (0, {high:g}], got {list(self.targets)}")
         if len(set(self.targets)) != len(self.targets):
-            raise UsageError("--bpp lists a rate twice")
+            raise UsageError(f"{option} lists a rate twice")
         if self.codecs is not None:
-            unknown = [c for c in self.codecs if c not in available_codecs()]
+            have = available_codecs(self.audio)
+            unknown = [c for c in self.codecs if c not in have]
             if unknown or not self.codecs:
                 raise UsageError(
                     f"unknown codec {', '.join(unknown) or '(none given)'} "
-                    f"(available: {', '.join(available_codecs())})"
+                    f"for {'audio' if self.audio else 'images'} (available: {', '.join(have)})"
                 )
             if len(set(self.codecs)) != len(self.codecs):
                 raise UsageError("--codecs lists a codec twice")
@@ -85,7 +100,7 @@ class SweepConfig:
             raise UsageError(f"unknown engine {self.engine!r} (have: {', '.join(ENGINES)})")
 
     def codec_names(self) -> tuple[str, ...]:
-        return self.codecs if self.codecs is not None else tuple(available_codecs())
+        return self.codecs if self.codecs is not None else tuple(available_codecs(self.audio))
 
     def threads_per_worker(self) -> int | None:
         """Torch threads per row; a Ray task asks for that many CPUs (one, unless told)."""
@@ -100,6 +115,8 @@ class SweepConfig:
         for name in self.codec_names():
             if name in BASELINES:
                 codecs.append(BASELINES[name]())
+            elif name in AUDIO_BASELINES:
+                codecs.append(AUDIO_BASELINES[name]())
             else:
                 codecs.append(
                     KancoinCodec(
@@ -124,11 +141,24 @@ class SourceImage:
     height: int
 
 
-def parse_rates(text: str) -> tuple[float, ...]:
+@dataclass(frozen=True)
+class SourceClip:
+    path: Path
+    name: str
+    sha256: str  # of the file's bytes
+    sample_rate: int
+    frames: int
+    channels: int
+
+
+Source = SourceImage | SourceClip
+
+
+def parse_rates(text: str, option: str = "--bpp") -> tuple[float, ...]:
     try:
         return tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise UsageError(f"--bpp takes comma-separated numbers, got {text!r}") from None
+        raise UsageError(f"{option} takes comma-separated numbers, got {text!r}") from None
 
 
 def parse_codecs(text: str | None) -> tuple[str, ...] | None:
@@ -149,7 +179,7 @@ def run_sweep(
     started = time.perf_counter()
     load_at_start = report.load_average()
     out_dir = _prepare_out_dir(Path(out_dir))
-    sources = _sources(inputs)
+    sources = _sources(inputs, audio=config.audio)
     codecs = config.build_codecs()
     rows_path = out_dir / ROWS_FILE
     done = {} if config.force else _done(load_rows(rows_path))
@@ -161,8 +191,9 @@ def run_sweep(
         if _key(source, codec, target) not in done
     ]
     total_jobs = len(tasks)
+    what = "clips" if config.audio else "images"
     log(
-        f"rd: {len(sources)} images x {len(codecs)} codecs "
+        f"rd: {len(sources)} {what} x {len(codecs)} codecs "
         f"({', '.join(codec.name for codec in codecs)}) x {len(config.targets)} rates; "
         f"{total_jobs} to run, {len(sources) * len(codecs) * len(config.targets) - total_jobs} "
         f"done before"
@@ -188,6 +219,7 @@ def run_sweep(
         seconds=time.perf_counter() - started,
         load_at_start=load_at_start,
         log=log,
+        audio=config.audio,
     )
     summary["rows_run"] = total_jobs  # 0: every row was done before (RUN.md keeps its run)
     return summary
@@ -209,7 +241,7 @@ def _run_pending(tasks: list[RowTask], out_dir: Path, config: SweepConfig, log: 
         images: dict[str, object] = {}
         for task in tasks:
             if task.source.name not in images:
-                images[task.source.name] = engine.share(to_uint8(load_image(task.source.path)))
+                images[task.source.name] = engine.share(_load(task.source))
         calls = [(task, images[task.source.name]) for task in tasks]
         for count, outcome in enumerate(engine.run(measure_row, calls, cpus=threads or 1), 1):
             task = tasks[outcome.index]
@@ -225,11 +257,18 @@ def _run_pending(tasks: list[RowTask], out_dir: Path, config: SweepConfig, log: 
         log(f"rd: {failed} of {len(tasks)} rows failed; run the same command again to retry them")
 
 
+def _load(source: Source) -> np.ndarray:
+    if isinstance(source, SourceClip):
+        return load_audio(source.path)[0]
+    return to_uint8(load_image(source.path))
+
+
 @dataclass(frozen=True)
 class RowTask:
-    """One row of a sweep: an image (by name and SHA-256), a codec and a target rate."""
+    """One row of a sweep: an image or clip (by name and SHA-256), a codec and a target rate
+    (bpp for images, kbps for clips)."""
 
-    source: SourceImage
+    source: Source
     codec: Codec
     target_bpp: float
 
@@ -247,6 +286,8 @@ def measure_row(task: RowTask, image: np.ndarray) -> RowResult:
     The bitstream is written to a private temporary file and returned as bytes, so a worker
     on another machine needs no access to the sweep's output directory.
     """
+    if isinstance(task.source, SourceClip):
+        return _measure_clip(task, image)
     codec, target = task.codec, task.target_bpp
     row = _row_head(task)
     with tempfile.TemporaryDirectory(prefix="kancoin-rd-") as scratch:
@@ -270,18 +311,73 @@ def measure_row(task: RowTask, image: np.ndarray) -> RowResult:
     return RowResult(row, stream.name, data)
 
 
+def _measure_clip(task: RowTask, samples: np.ndarray) -> RowResult:
+    """measure_row for a clip: rate in kbps, PSNR, SNR, LSD and the error at the segment
+    boundaries SIREN has at this rate (the same positions for every codec)."""
+    codec, kbps, source = task.codec, task.target_bpp, task.source
+    row = _row_head(task)
+    with tempfile.TemporaryDirectory(prefix="kancoin-rd-") as scratch:
+        stream = Path(scratch) / _stream_name(task)
+        try:
+            result = codec.run_audio(samples, source.sample_rate, kbps, stream)
+        except CodecError as exc:
+            return RowResult(row | {"error": str(exc)}, stream.name, None)
+        data = stream.read_bytes()
+    decoded = result.reconstruction
+    pair = {"original": samples, "reconstruction": decoded}
+    boundaries = segment_boundaries(source.frames, source.sample_rate, kbps)
+    row.update(
+        bytes=len(data),
+        kbps=8 * len(data) / (source.frames / source.sample_rate) / 1000.0,
+        psnr=audio_metrics.psnr(**pair),
+        snr=audio_metrics.waveform_snr(**pair),
+        lsd=audio_metrics.log_spectral_distance(**pair, sample_rate=source.sample_rate),
+        **audio_metrics.boundary_error(
+            **pair,
+            boundaries=boundaries,
+            half_width=round(audio_metrics.BOUNDARY_SECONDS * source.sample_rate),
+        ),
+        boundaries=len(boundaries),
+        encoding_time=result.encode_seconds,
+        decoding_time=result.decode_seconds,
+        choice=result.choice,
+        load_average=report.load_average(),
+    )
+    return RowResult(row, stream.name, data)
+
+
+def segment_boundaries(frames: int, sample_rate: int, kbps: float) -> list[int]:
+    """Where kancoin's segmented families cut a clip at this rate by default (the frames
+    that start a segment, docs/AUDIO.md): where clicks would be."""
+    longest = max(1, round(adapters.segment_seconds(kbps) * sample_rate))
+    segments = math.ceil(frames / longest)
+    length = math.ceil(frames / segments)
+    return [i * length for i in range(1, segments)]
+
+
 def _record(result: RowResult, out_dir: Path) -> str:
     """Write a finished row's bitstream, then append the row (the resume state); its log line."""
     row = result.row
-    label = f"{row['image']}  {row['codec']:<9} {row['target_bpp']:g} bpp"
+    clip = "clip" in row
+    if clip:
+        label = f"{row['clip']}  {row['codec']:<9} {row['target_kbps']:g} kbps"
+    else:
+        label = f"{row['image']}  {row['codec']:<9} {row['target_bpp']:g} bpp"
     if result.stream is None:
         append_row(out_dir / ROWS_FILE, row)
         return f"{label}: cannot: {row['error']}"
-    stream = out_dir / STREAMS_DIR / Path(row["image"]).stem / result.stream_name
+    name = row["clip"] if clip else row["image"]
+    stream = out_dir / STREAMS_DIR / Path(name).stem / result.stream_name
     stream.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(stream, result.stream)
     row["stream"] = str(stream.relative_to(out_dir))
     append_row(out_dir / ROWS_FILE, row)
+    if clip:
+        return (
+            f"{label} -> {row['kbps']:.2f} kbps  {row['psnr']:.2f} dB  SNR {row['snr']:.2f}  "
+            f"LSD {row['lsd']:.2f}  enc {row['encoding_time']:.2f} s  "
+            f"dec {row['decoding_time']:.2f} s"
+        )
     ms = "-" if row["ms_ssim"] is None else f"{row['ms_ssim']:.4f}"
     return (
         f"{label} -> {row['bpp']:.4f} bpp  {row['psnr']:.2f} dB  MS-SSIM {ms}  "
@@ -291,6 +387,17 @@ def _record(result: RowResult, out_dir: Path) -> str:
 
 def _row_head(task: RowTask) -> dict:
     source = task.source
+    if isinstance(source, SourceClip):
+        return {
+            "clip": source.name,
+            "clip_sha256": source.sha256,
+            "codec": task.codec.name,
+            "target_kbps": task.target_bpp,
+            "settings": task.codec.settings(),
+            "sample_rate": source.sample_rate,
+            "frames": source.frames,
+            "channels": source.channels,
+        }
     return {
         "image": source.name,
         "image_sha256": source.sha256,
@@ -307,7 +414,8 @@ def _stream_name(task: RowTask) -> str:
 
 
 def _label(task: RowTask) -> str:
-    return f"{task.source.name} {task.codec.name} {task.target_bpp:g} bpp"
+    unit = "kbps" if isinstance(task.source, SourceClip) else "bpp"
+    return f"{task.source.name} {task.codec.name} {task.target_bpp:g} {unit}"
 
 
 def _describe(error: BaseException) -> str:
@@ -321,29 +429,41 @@ def _done(rows: dict[Key, dict]) -> dict[Key, dict]:
     return {key: row for key, row in rows.items() if not row.get("retry")}
 
 
-def _key(source: SourceImage, codec: Codec, target: float) -> Key:
+def _key(source: Source, codec: Codec, target: float) -> Key:
     return row_key(source.name, source.sha256, codec.name, target, codec.settings())
 
 
-def _sources(inputs: Sequence[str | Path]) -> list[SourceImage]:
+def _sources(inputs: Sequence[str | Path], *, audio: bool = False) -> list[Source]:
     if not inputs:
-        raise UsageError("no input images")
-    sources: dict[str, SourceImage] = {}
+        raise UsageError("no input clips" if audio else "no input images")
+    sources: dict[str, Source] = {}
     for item in inputs:
         path = Path(item)
-        pixels = load_image(path)  # validates: exists, readable, 8-bit, no alpha
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        if is_audio_path(path) != audio:
+            raise UsageError(
+                f"{path.name}: give audio (WAV/FLAC) with --kbps and images with --bpp, "
+                "not both in one sweep"
+            )
+        source: Source
+        if audio:
+            samples, rate = load_audio(path)  # validates: exists, readable, PCM or float
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            source = SourceClip(path.resolve(), path.name, digest, rate, *samples.shape)
+        else:
+            pixels = load_image(path)  # validates: exists, readable, 8-bit, no alpha
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            source = SourceImage(
+                path=path.resolve(),
+                name=path.name,
+                sha256=digest,
+                width=pixels.shape[1],
+                height=pixels.shape[0],
+            )
         if path.name in sources:
             if sources[path.name].sha256 == digest:
-                continue  # the same image twice
+                continue  # the same input twice
             raise InputError(f"two different inputs are named {path.name}")
-        sources[path.name] = SourceImage(
-            path=path.resolve(),
-            name=path.name,
-            sha256=digest,
-            width=pixels.shape[1],
-            height=pixels.shape[0],
-        )
+        sources[path.name] = source
     return list(sources.values())
 
 
