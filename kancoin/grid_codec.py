@@ -24,7 +24,7 @@ from kancoin.models.grid import ACTIVATIONS, GridModel, GridSpec
 from kancoin.signals import psnr_from_mse
 
 # preset -> training steps (full-image); docs/GRID.md has the measurements behind them
-STEPS = {"fast": 300, "default": 800, "best": 3000}
+STEPS = {"fast": 300, "default": 700, "best": 3000}
 WARM_SHARE = 0.5  # half-resolution warm-start steps per full step (~1/4 the cost each)
 SYNTHESIS_STEPS = tuple(range(-160, -63, 16))  # candidate steps 2^-10 .. 2^-4 (index / 16)
 LATENT_STEP_RANGE = (-128, 96)  # latent step 2^(i / 64): 0.25 .. 2.8
