@@ -463,6 +463,9 @@ def _tensor_lines(header, tensors: list[dict], *, every: bool) -> list[str]:
 @click.option("--steps", type=int, help="Training steps per encode (overrides the preset).")
 @click.option("--time-budget", type=float, help="Seconds of fitting per encode at most.")
 @click.option(
+    "--codec-steps", help="Steps per kancoin family, over --steps, e.g. siren=300,grid1d=600."
+)
+@click.option(
     "--workers",
     type=int,
     default=1,
@@ -497,6 +500,7 @@ def rd(
     preset,
     steps,
     time_budget,
+    codec_steps,
     workers,
     threads,
     seed,
@@ -520,6 +524,7 @@ def rd(
         codecs=rd_sweep.sweep.parse_codecs(codecs),
         preset=preset,
         steps=steps,
+        codec_steps=rd_sweep.sweep.parse_codec_steps(codec_steps),
         time_budget=time_budget,
         seed=seed,
         device=device,

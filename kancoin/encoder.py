@@ -110,7 +110,7 @@ def plan_encode(source, *, config: EncodeConfig | None = None, sample_rate=None,
     config = (config or EncodeConfig()).with_options(**options).resolved()
     kind = adapters.for_source(source, config, sample_rate=sample_rate)
     own = spec_class_by_name(config.model.model).own_codec()
-    if own is not None:  # the family's own schedule (kancoin.grid_codec.plan)
+    if getattr(own, "plan", None) is not None:  # the family's own schedule (grid_codec.plan)
         return own.plan(kind, config)
     return plan(kind, config)
 

@@ -206,20 +206,29 @@ def encode(
     with torch.no_grad():
         # float networks on the rounded latents: what quantizing the networks then costs
         psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
-    data, payload, quantized, step_index, step1_share = _write_within(
-        model, info, image, budget, fit.lam
+    report: dict = {}
+    data, payload, quantized, step_index = _write_within(
+        model, info, image, budget, fit.lam, report=report
     )
     written, tuned = quantized, psnr_float
     if chosen.tune_steps:
         # the model now holds the file's integers (step folded into the synthesis): tune the
         # synthesis to them, then write again (its rate barely moves; the loop re-checks)
         _, tuned = tune_synthesis(model, image, chosen.tune_steps, TUNE_LR)
-        data, payload, quantized, again, _ = _write_within(
+        data, payload, quantized, again = _write_within(
             model, info, image, budget, fit.lam, finest=0
         )
         step_index += again
     return GridEncoding(
-        data, payload, psnr_float, quantized, fit, step_index, written, tuned, step1_share
+        data,
+        payload,
+        psnr_float,
+        quantized,
+        fit,
+        step_index,
+        written,
+        tuned,
+        report.get("step1_share", 0.0),
     )
 
 
@@ -249,16 +258,29 @@ class _Written:
     mse: float
 
 
-def _write_within(model: GridModel, info, image, budget, lam, finest=LATENT_STEP_RANGE[0]):
+def _write_within(
+    model: GridModel,
+    info,
+    image,
+    budget,
+    lam,
+    synthesis_steps=SYNTHESIS_STEPS,
+    *,
+    finest=LATENT_STEP_RANGE[0],
+    report: dict | None = None,
+):
     """Write at latent step 1; when over the budget (or well under), bisect the step.
 
+    `synthesis_steps`: the synthesis steps searched (audio needs finer ones than images).
     `finest`: the smallest step index to try; 0 once the latents are integers already
-    (a step below 1 would only spread the same integers over more bits)."""
+    (a step below 1 would only spread the same integers over more bits).
+    `report`, when given, receives `step1_share`: the step-1 file's share of the budget."""
     cache: dict[int, _Written] = {}
 
     def attempt(index: int) -> _Written:
         if index not in cache:
-            cache[index] = _write(model, info, image, 2.0 ** (index / 64), lam)
+            step = 2.0 ** (index / 64)
+            cache[index] = _write(model, info, image, step, lam, synthesis_steps)
         return cache[index]
 
     def fits(index: int) -> bool:
@@ -281,8 +303,9 @@ def _write_within(model: GridModel, info, image, budget, lam, finest=LATENT_STEP
                 chosen = high
     written = attempt(chosen)
     _load_written(model, written)
-    share = 0.0 if budget is None else 8 * len(attempt(0).data) / budget
-    return written.data, written.payload, psnr_from_mse(written.mse), chosen, share
+    if report is not None and budget is not None:
+        report["step1_share"] = 8 * len(attempt(0).data) / budget
+    return written.data, written.payload, psnr_from_mse(written.mse), chosen
 
 
 def _load_written(model: GridModel, written: _Written) -> None:
@@ -293,7 +316,9 @@ def _load_written(model: GridModel, written: _Written) -> None:
     )
 
 
-def _write(model: GridModel, info, image, latent_step: float, lam: float) -> _Written:
+def _write(
+    model: GridModel, info, image, latent_step: float, lam: float, synthesis_steps=SYNTHESIS_STEPS
+) -> _Written:
     """One file: latents at `latent_step`, the synthesis' first layer scaled to match."""
     spec = model.spec
     with torch.no_grad():
@@ -304,7 +329,7 @@ def _write(model: GridModel, info, image, latent_step: float, lam: float) -> _Wr
             for y in model.latents
         ]
         features = model.upsample_full([q.to(image.dtype)[None, None] for q in ints])
-    synthesis, mse = _quantize_synthesis(model, features, image, lam, latent_step)
+    synthesis, mse = _quantize_synthesis(model, features, image, lam, latent_step, synthesis_steps)
     context = [
         np.clip(
             quant.quantize(t, latents.CONTEXT_STEP_INDEX),
@@ -328,7 +353,9 @@ def _write(model: GridModel, info, image, latent_step: float, lam: float) -> _Wr
     return _Written(bitstream.write(header, payload), payload, mse)
 
 
-def _quantize_synthesis(model: GridModel, features, image, lam, latent_step: float):
+def _quantize_synthesis(
+    model: GridModel, features, image, lam, latent_step: float, steps=SYNTHESIS_STEPS
+):
     """Synthesis tensors at the one step (of a few) minimising MSE + lambda x bits/pixel;
     the first layer takes the latents' step, as the file holds the latents' integers."""
     pixels = features.shape[0]
@@ -336,7 +363,7 @@ def _quantize_synthesis(model: GridModel, features, image, lam, latent_step: flo
     best = None
     weights = [t.detach() for t in model.coded_tensors()[: 2 * len(model.synthesis)]]
     weights[0] = weights[0] * latent_step
-    for step_index in SYNTHESIS_STEPS:
+    for step_index in steps:
         coded, bits = [], 0.0
         with torch.no_grad():
             h = features

@@ -51,6 +51,7 @@ CASES = {
     "kan-grey": (smooth(32, 32, 1), {"bpp": 8.0, "model": "kan"}),
     "fourier-rgb": (smooth(24, 32, 3), {"bpp": 4.0, "model": "fourier"}),
     "siren-audio": (tone(4000, 16000), {"kbps": 64.0, "model": "siren", "sample_rate": 16000}),
+    "grid1d-audio": (tone(4000, 16000), {"kbps": 64.0, "model": "grid1d", "sample_rate": 16000}),
 }
 
 

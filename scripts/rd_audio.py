@@ -18,11 +18,13 @@ from pathlib import Path
 
 from kancoin.errors import InputError, KancoinError
 from kancoin.rd import SweepConfig, format_summary, run_sweep
-from kancoin.rd.sweep import parse_codecs, parse_rates
+from kancoin.rd.sweep import parse_codec_steps, parse_codecs, parse_rates
 
 TARGETS = "16,32,64"
-CODECS = "siren,mp3,opus"
-STEPS = 300  # per SIREN network (docs/AUDIO.md's protocol); the grid takes its preset's
+CODECS = "siren,grid1d,mp3,opus"
+# steps per encode: each SIREN segment 300 (docs/AUDIO.md's protocol), the 1-D grid 600
+# full-clip steps (about 2 CPU minutes per clip: the whole run fits in an hour on one core)
+CODEC_STEPS = "siren=300,grid1d=600"
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "audio"
 
 
@@ -37,6 +39,7 @@ def rd_audio(argv: list[str] | None = None) -> int:
     parser.add_argument("--codecs", default=CODECS, help=f"default: {CODECS}")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--steps", type=int, default=None, help="steps per encode (all families)")
+    parser.add_argument("--codec-steps", default=CODEC_STEPS, help=f"default: {CODEC_STEPS}")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--force", action="store_true")
@@ -52,6 +55,7 @@ def rd_audio(argv: list[str] | None = None) -> int:
             codecs=parse_codecs(args.codecs),
             preset=args.preset,
             steps=args.steps,
+            codec_steps=parse_codec_steps(args.codec_steps),
             workers=args.workers,
             threads=args.threads,
             force=args.force,

@@ -154,7 +154,9 @@ def fit_grid(
             y.detach() if i < frozen else proxy(y, config.quantizer, temperature, hard, noise_std)
             for i, y in enumerate(model.latents)
         ]
-        features = model.upsample_full(levels, zero=frozen)
+        features = (
+            model.upsample_full(levels, zero=frozen) if frozen else model.upsample_full(levels)
+        )
         if config.batch_fraction < 1.0:
             count = max(1, round(config.batch_fraction * pixels))
             chosen = torch.randint(0, pixels, (count,))

@@ -64,6 +64,7 @@ MODEL_SPECS = SpecRegistry(
         ChebyshevKanSpec.model_id: ChebyshevKanSpec,
         RbfKanSpec.model_id: RbfKanSpec,
         FourierKanSpec.model_id: FourierKanSpec,
+        20: "kancoin.models.grid1d:Grid1DSpec",  # audio: the grid on the time axis
     }
 )
 
@@ -74,6 +75,7 @@ _TORCH_NAMES = {
     "Kan": "kancoin.models.nets.kan",
     "GridModel": "kancoin.models.grid",
     "GridSpec": "kancoin.models.grid",
+    "Grid1DSpec": "kancoin.models.grid1d",
 }
 
 

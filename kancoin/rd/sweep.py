@@ -60,6 +60,9 @@ class SweepConfig:
     codecs: tuple[str, ...] | None = None  # None: every available codec
     preset: str = "default"
     steps: int | None = None
+    # per kancoin family, overriding `steps` (families train at different speeds: the
+    # audio sweep fits each SIREN segment 300 steps and the 1-D grid 600, docs/AUDIO.md)
+    codec_steps: tuple[tuple[str, int], ...] = ()
     time_budget: float | None = None
     seed: int = 0
     device: str = "auto"
@@ -90,6 +93,8 @@ class SweepConfig:
             raise UsageError(f"unknown preset {self.preset!r} (have: {', '.join(PRESETS)})")
         if self.steps is not None and self.steps < 1:
             raise UsageError("--steps must be at least 1")
+        if any(steps < 1 for _, steps in self.codec_steps):
+            raise UsageError("--codec-steps must be at least 1")
         if self.time_budget is not None and self.time_budget <= 0:
             raise UsageError("--time-budget must be positive")
         if self.workers < 1:
@@ -122,7 +127,7 @@ class SweepConfig:
                     KancoinCodec(
                         model=name,
                         preset=self.preset,
-                        steps=self.steps,
+                        steps=dict(self.codec_steps).get(name, self.steps),
                         time_budget=self.time_budget,
                         seed=self.seed,
                         device=self.device,
@@ -159,6 +164,20 @@ def parse_rates(text: str, option: str = "--bpp") -> tuple[float, ...]:
         return tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise UsageError(f"{option} takes comma-separated numbers, got {text!r}") from None
+
+
+def parse_codec_steps(text: str | None) -> tuple[tuple[str, int], ...]:
+    """'siren=300,grid1d=600' -> (('siren', 300), ('grid1d', 600))."""
+    if not text:
+        return ()
+    pairs = []
+    for part in text.split(","):
+        name, _, steps = part.partition("=")
+        try:
+            pairs.append((name.strip(), int(steps)))
+        except ValueError:
+            raise UsageError(f"--codec-steps takes CODEC=STEPS,..., got {text!r}") from None
+    return tuple(pairs)
 
 
 def parse_codecs(text: str | None) -> tuple[str, ...] | None:

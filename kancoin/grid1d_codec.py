@@ -1,0 +1,110 @@
+"""The 1-D latent grid's encoder (model id 20; docs/AUDIO.md): a clip as one grid row.
+
+Everything but the geometry is the image grid's (kancoin.grid_codec): the same training
+against rate, closed rate loop on the real file, payload layout and decoder. The clip is
+coded as one model: the header's segment is the whole clip.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import torch
+
+from kancoin import audio, bitstream, grid_codec
+from kancoin.errors import InputError, RateError, UsageError
+from kancoin.fit.grid_trainer import GridFitConfig, fit_grid
+from kancoin.grid_codec import GridEncoding, load_models, payload_report
+from kancoin.models.grid1d import Grid1DSpec
+from kancoin.signals import psnr_from_mse
+
+# preset -> training steps (full-clip)
+STEPS = {"fast": 300, "default": 1000, "best": 3000}
+# synthesis weight steps searched: 2^-16 .. 2^-4 (images stop at 2^-10; audio at 45-50 dB
+# needs finer weights, docs/AUDIO.md)
+SYNTHESIS_STEPS = tuple(range(-256, -63, 16))
+# training: the image grid's recipe but for three settings measured on 2 s of speech at
+# 32 kbps, 1000 steps (docs/AUDIO.md): latents 10x the image learning rate (they must reach
+# larger integers: waveforms want finer precision than pixels), lambda free to fall 8
+# e-folds instead of 4, and no straight-through phase
+# (latent_gain 1: every level at that rate, as measured; the image grid's default moved to
+# 1.41^level after these measurements)
+FIT_CHANGES = {"lr_latents": 0.5, "latent_gain": 1.0, "lambda_range": 8.0, "ste_share": 0.0}
+
+__all__ = ["encode", "load_models", "payload_report"]
+
+
+def base_spec(config, info) -> Grid1DSpec:
+    spec = Grid1DSpec(in_features=1, out_features=info.channels, height=1, width=info.frames)
+    spec = spec.replace(levels=min(spec.levels, max(1, math.ceil(math.log2(info.frames)) + 1)))
+    shape = config.model
+    if shape.layers is not None:
+        spec = spec.replace(hidden_layers=min(shape.layers, 7), hidden=min(shape.width, 255))
+    return spec
+
+
+def encode(
+    kind,
+    config,
+    budget: float | None,
+    device,
+    progress=None,
+    *,
+    spec_changes: dict | None = None,
+    fit_changes: dict | None = None,
+) -> GridEncoding:
+    """Train and write a 1-D grid for the clip in `kind` (an AudioKind), as one segment."""
+    if getattr(kind.info, "sample_rate", None) is None:
+        raise UsageError("--model grid1d codes audio only; images take --model grid")
+    info = replace(kind.info, segment_frames=kind.info.frames)
+    spec = base_spec(config, info)
+    if config.model.layers is None:
+        spec = spec.size_for_budget(budget, grid_codec.NETWORK_BITS_GUESS)
+    spec = spec.replace(**(spec_changes or {}))
+    if spec.num_params() > bitstream.MAX_TOTAL_PARAMS:
+        raise InputError(
+            f"{info.describe()} needs {spec.num_latents()} latents, above the "
+            f"{bitstream.MAX_TOTAL_PARAMS} parameters one file may hold"
+        )
+    torch.manual_seed(config.training.seed)  # the networks' initial weights: same file each run
+    model = spec.build().to(device)
+    header_bits = grid_codec._header_bits(spec, info)
+    target = None
+    if budget is not None:
+        network_bits = grid_codec.NETWORK_BITS_GUESS * spec.num_network_params()
+        target = (budget - header_bits - network_bits) / info.frames
+        if target <= 0:
+            raise RateError(f"{budget:.0f} bits cannot hold a {spec.describe()}")
+    training = config.training
+    fit_config = GridFitConfig(
+        steps=training.steps or STEPS.get(training.preset, STEPS["default"]),
+        lam=grid_codec._initial_lambda(target),
+        target_bpp=None if target is None else 0.97 * target,
+        time_budget=training.time_budget,
+        seed=training.seed,
+    )
+    fit_config = replace(fit_config, **(FIT_CHANGES | (fit_changes or {})))
+    clip = torch.from_numpy(audio.to_unit(kind.samples)).to(device)[None]  # (1, frames, ch)
+    fit = fit_grid(model, clip, fit_config, progress=progress)
+    with torch.no_grad():
+        rounded = [torch.round(y.detach()) for y in model.latents]
+        psnr_float = grid_codec._psnr(model, rounded, clip)
+    data, payload, quantized, step_index = _write_best(model, info, clip, budget, fit.lam)
+    return GridEncoding(data, payload, psnr_float, quantized, fit, step_index)
+
+
+def _write_best(model, info, clip, budget, lam):
+    """The image grid's rate loop, and the file at the trained latent step when it fits:
+    whichever decodes better. Audio latents are small integers (|y| <= 3 on speech), so a
+    finer step, which the loop takes to fill the budget, re-rounds them to other values
+    and loses more than the bits buy (docs/AUDIO.md)."""
+    trained = grid_codec._write(model, info, clip, 1.0, lam, SYNTHESIS_STEPS)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    looped = grid_codec._write_within(model, info, clip, budget, lam, SYNTHESIS_STEPS)
+    fits = budget is None or 8 * len(trained.data) <= budget
+    if looped[3] == 0 or not fits or psnr_from_mse(trained.mse) <= looped[2]:
+        return looped
+    model.load_state_dict(state)
+    grid_codec._load_written(model, trained)
+    return trained.data, trained.payload, psnr_from_mse(trained.mse), 0
