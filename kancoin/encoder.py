@@ -109,7 +109,11 @@ def _carry_out_own(own, kind, config, *, output, progress) -> EncodeResult:
 def plan_encode(source, *, config: EncodeConfig | None = None, sample_rate=None, **options):
     """The plan `encode` would carry out on `source` (`kancoin encode --plan`), no fitting."""
     config = (config or EncodeConfig()).with_options(**options).resolved()
-    return plan(adapters.for_source(source, config, sample_rate=sample_rate), config)
+    kind = adapters.for_source(source, config, sample_rate=sample_rate)
+    own = spec_class_by_name(config.model.model).own_codec()
+    if getattr(own, "plan", None) is not None:  # the family's own schedule (grid_codec.plan)
+        return own.plan(kind, config)
+    return plan(kind, config)
 
 
 def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeResult:

@@ -146,10 +146,13 @@ class ContextNet(nn.Module):
             out = self.level_bias[index].expand(*shape, 2)
         return out[..., 0], out[..., 1].clamp(LOG2_SCALE_MIN, LOG2_SCALE_MAX)
 
-    def bits(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Differentiable code length of each level (finest first), from the float model."""
+    def bits(self, levels: list[torch.Tensor], start: int = 0) -> list[torch.Tensor]:
+        """Differentiable code length of each level (finest first) from `start` on, from
+        the float model."""
         out = []
         for index, level in enumerate(levels):
+            if index < start:
+                continue
             parent = levels[index + 1] if index + 1 < len(levels) else None
             mean, log2_scale = self.params(features(level, parent), index)
             out.append(laplace_bits(level, mean, torch.exp2(log2_scale)).sum())
@@ -214,8 +217,13 @@ def refit_level_bias(levels: list[np.ndarray], weights: list[np.ndarray]) -> lis
     tensors = [torch.from_numpy(level.astype(np.int64)) for level in levels]
     quarter = 1 << (FIXED_BITS - 2)
     scale_step = round((1 << FIXED_BITS) / SCALE_STEPS_PER_OCTAVE)
+    # (the last scale offset pins every row to the smallest scale: a level of zeros)
     offsets = torch.tensor(
-        [(dm * quarter, ds * scale_step) for dm in range(-2, 3) for ds in range(-6, 7)]
+        [
+            (dm * quarter, ds * scale_step)
+            for dm in range(-2, 3)
+            for ds in [*range(-6, 7), -SCALES * (1 << FIXED_BITS) // SCALE_STEPS_PER_OCTAVE]
+        ]
     )
     for index, level in enumerate(tensors):
         parent = tensors[index + 1] if index + 1 < len(tensors) else None

@@ -60,8 +60,9 @@ class ModelSpec:
 
     @classmethod
     def own_codec(cls):
-        """The module that trains and codes this family's payload itself (encode, load_models,
-        payload_report; kancoin.grid_codec), or None for the shared per-tensor path."""
+        """The module that trains and codes this family's payload itself (plan, encode,
+        load_models, payload_report; kancoin.grid_codec), or None for the shared per-tensor
+        path."""
         return None
 
     def build(self) -> CodedModel:
