@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from kancoin import bitstream, decoder, encoder, rate
 from kancoin import prior as priors
 from kancoin.cli import main
-from kancoin.errors import FormatError, PriorError, UsageError
+from kancoin.errors import FormatError, KancoinError, PriorError, UsageError
 from kancoin.fit import cohort
 from kancoin.fit.fast_step import SirenFastStep
 from kancoin.models import SirenSpec
@@ -235,6 +236,21 @@ def test_version_2_truncations_and_bad_freeze_are_format_errors(encoded, monkeyp
         bad = bitstream.replace(bad, tensors=(header.tensors[0],) * coded)
         with pytest.raises(FormatError, match="freeze"):
             bitstream.read(bitstream.write(bad, b""))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 10**6), st.integers(0, 255))
+def test_mutated_version_2_files_decode_or_fail_cleanly(encoded, position, value):
+    """Any byte of a version 2 file changed (CRC fixed up, so the parser sees it): the
+    decoder renders or raises one of kancoin's errors, never anything else."""
+    path, _, result = encoded
+    body = bytearray(result.data[:-4])
+    body[position % len(body)] = value
+    data = bytes(body) + zlib.crc32(body).to_bytes(4, "little")
+    try:
+        decoder.decode(data, prior=str(path))
+    except KancoinError:
+        pass
 
 
 def test_other_families_take_no_prior():
