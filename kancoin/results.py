@@ -60,6 +60,7 @@ class EncodeResult:
 
     def summary(self) -> dict:
         params = self.header.spec.num_params() * self.header.networks
+        coded = params - self._frozen_params()  # a prior's layers are not in the file
         summary = {
             "input": str(self.input) if self.input else None,
             "output": str(self.output) if self.output else None,
@@ -71,7 +72,7 @@ class EncodeResult:
             "model": self.header.spec.describe(),
             "params": params,
             "bits": self.bit_depths(),
-            "mean_bits_per_param": round(8 * self.header.payload_words * 4 / max(1, params), 3),
+            "mean_bits_per_param": round(8 * self.header.payload_words * 4 / max(1, coded), 3),
             "steps": self.steps,
             "qat_steps": self.qat_steps,
             "rollbacks": self.rollbacks,
@@ -81,6 +82,9 @@ class EncodeResult:
             "device": self.device,
             "signal": self.header.signal.describe(),
         }
+        if self.header.prior is not None:  # a cohort prior supplied the first layers
+            summary["prior"] = self.header.prior.hex
+            summary["freeze"] = self.header.prior.freeze
         if self.psnr_target is not None:
             summary["psnr_target"] = self.psnr_target
             summary["target_met"] = self.target_met
@@ -88,6 +92,13 @@ class EncodeResult:
             summary["snr"] = _json_db(self.snr)
             summary["networks"] = self.header.networks
         return summary
+
+    def _frozen_params(self) -> int:
+        prior = self.header.prior
+        if prior is None:
+            return 0
+        shapes = self.header.spec.tensor_shapes()[: 2 * prior.freeze]
+        return self.header.networks * sum(int(np.prod(shape)) for _, shape in shapes)
 
 
 def _json_db(value: float | None) -> float | None:

@@ -179,6 +179,10 @@ def test_a_prior_file_is_version_2_and_codes_only_the_rest(encoded):
     assert header.coded_shapes() == header.spec.tensor_shapes()[4:]
     assert len(header.tensors) == len(header.spec.tensor_shapes()) - 4
     assert 8 * len(result.data) <= 4.0 * 24 * 32
+    summary = result.summary()
+    assert summary["prior"] == prior.id.hex() and summary["freeze"] == 2
+    coded = sum(header.tensor_counts())
+    assert summary["mean_bits_per_param"] == round(32 * header.payload_words / coded, 3)
 
 
 def test_frozen_layers_are_the_priors_and_decode_matches(encoded):
