@@ -11,8 +11,9 @@ ENGINE ?= local
 FORCE  ?=
 FUZZ_INPUTS ?= 1000000
 FUZZ_OUT    ?= fuzz-out
+COHORT      ?= ../shared/data
 
-.PHONY: help install native demo test lint check golden fuzz rd-kodak rd-audio clean
+.PHONY: help install native demo test lint check golden fuzz rd-kodak rd-audio prior clean
 # `make rd-kodak` recomputes rows whose encoder source or threads changed; FORCE=1 reruns all
 
 help:  ## this list
@@ -60,6 +61,12 @@ golden: install  ## golden .inr files for what has none yet (never rewrites one)
 
 rd-kodak: install  ## Kodak rate-distortion sweep (PRESET=fast|default|best, CODECS=..., ENGINE=local|ray)
 	$(BIN)/python scripts/rd_kodak.py --preset $(PRESET) --codecs $(CODECS) --engine $(ENGINE) --out results/kodak $(if $(FORCE),--force)
+
+prior: install  ## rebuild the bundled prior from COHORT's cohort/ and large/ crops (never Kodak)
+	@mkdir -p kancoin/data/priors
+	nice $(BIN)/kancoin prior train $(COHORT)/cohort/*.png $(COHORT)/large/*.png --crop 768x512 \
+	  --method shared --layers 6 --width 48 --steps 3000 --threads 1 -f \
+	  -o kancoin/data/priors/photo.kprior
 
 rd-audio: install  ## the shared audio clips at 16/32/64 kbps: kancoin vs MP3 and Opus (AUDIO_DIR=...)
 	nice $(BIN)/python scripts/rd_audio.py --out results/rd-audio $(if $(FORCE),--force)

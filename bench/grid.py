@@ -30,6 +30,8 @@ KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kod
 # name -> (GridSpec changes, GridFitConfig changes)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
+    "no-tune": ({}, {"tune_steps": 0}),
+    "tune300": ({}, {"tune_steps": 300}),
     "factorized": ({"context_hidden": 0}, {}),
     "context8": ({"context_hidden": 8}, {}),
     "noise": ({}, {"quantizer": "noise"}),
@@ -44,6 +46,36 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "wide24": ({"hidden": 24}, {}),
     "lr-low": ({}, {"lr_latents": 0.01, "lr_networks": 0.002}),
     "lr-high": ({}, {"lr_latents": 0.05, "lr_networks": 0.01}),
+    "lat015": ({}, {"lr_latents": 0.15}),
+    "lat03": ({}, {"lr_latents": 0.3}),
+    "gain2": ({}, {"latent_gain": 2.0}),
+    "gain141": ({}, {"latent_gain": 1.41}),
+    "lat015-gain141": ({}, {"lr_latents": 0.15, "latent_gain": 1.41}),
+    "lat01-gain141": ({}, {"lr_latents": 0.1, "latent_gain": 1.41}),
+    "lat02-gain141": ({}, {"lr_latents": 0.2, "latent_gain": 1.41}),
+    "lat015-gain17": ({}, {"lr_latents": 0.15, "latent_gain": 1.7}),
+    "lat015-gain12": ({}, {"lr_latents": 0.15, "latent_gain": 1.2}),
+    "lat01-gain2": ({}, {"lr_latents": 0.1, "latent_gain": 2.0}),
+    "warm200": ({}, {"warm_steps": 200}),
+    "warm400": ({}, {"warm_steps": 400}),
+    "warm800": ({}, {"warm_steps": 800}),
+    "warm400-frozen": ({}, {"warm_steps": 400, "freeze_finest": True}),
+    "frozen": ({}, {"freeze_finest": True}),
+    "w4-ctl01": ({}, {"warm_steps": 400, "control_from": 0.1}),
+    "w4d3-frozen": ({}, {"warm_steps": 400, "warm_depth": 3, "freeze_finest": True}),
+    "w4d3-ctl01": ({}, {"warm_steps": 400, "warm_depth": 3, "control_from": 0.1}),
+    "w4d3-ctl01-frozen": (
+        {},
+        {"warm_steps": 400, "warm_depth": 3, "control_from": 0.1, "freeze_finest": True},
+    ),
+    "warm400-deep3": ({}, {"warm_steps": 400, "warm_depth": 3}),
+    "warm600-deep3": ({}, {"warm_steps": 600, "warm_depth": 3}),
+    "warm400-no-ste": ({}, {"warm_steps": 400, "ste_share": 0.0}),
+    "old-lr": ({}, {"lr_latents": 0.05, "latent_gain": 1.0}),
+    "gauss": ({}, {"gaussian_noise": (0.22, 0.15)}),
+    "gauss-t035": ({}, {"gaussian_noise": (0.22, 0.15), "temperature": (0.35, 0.08)}),
+    "net003": ({}, {"lr_networks": 0.003}),
+    "net003-lat015": ({}, {"lr_latents": 0.15, "lr_networks": 0.003}),
 }
 
 
@@ -90,7 +122,11 @@ def run(path: Path, bpp: float, steps: int, variant: str, seed: int, crop=None) 
         "lambda": round(encoded.fit.lam, 6),
         "latent_step_index": encoded.latent_step_index,
         "psnr_quantized": round(encoded.psnr_quantized, 2),
+        "psnr_written": round(encoded.psnr_written, 2),
+        "psnr_tuned": round(encoded.psnr_tuned, 2),
+        "step1_share": round(encoded.step1_share, 3),
         "fit_bpp": round(encoded.fit.bpp, 4),
+        "level_bits": [round(b) for b in split["latent_bits_per_level"]],
         "load": os.getloadavg()[0],
     }
 

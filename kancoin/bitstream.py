@@ -8,7 +8,7 @@ length before anything is allocated, and every failure is a FormatError with one
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import bitstring
 
@@ -16,11 +16,15 @@ from kancoin.audio import AudioInfo
 from kancoin.entropy import SCALE_INDEX_MAX, EntropyParams, Family
 from kancoin.errors import FormatError, LimitError
 from kancoin.models import MODEL_SPECS, ModelSpec
+from kancoin.prior import ID_BYTES, PriorRef
 from kancoin.quant import MAX_ABS_INT, STEP_INDEX_MAX, STEP_INDEX_MIN
 from kancoin.signals import ImageInfo
 
 MAGIC = b"KINR"
-VERSION = 1
+VERSION = 1  # a file without a prior: written as version 1, byte for byte as before
+PRIOR_VERSION = 2  # version 1 plus the prior block (docs/FORMAT.md, "Version 2")
+VERSIONS = (VERSION, PRIOR_VERSION)
+FREEZE_FORMAT = "uint:6"
 MAX_TOTAL_PARAMS = 1 << 24  # across all networks of one file
 CRC_BYTES = 4
 
@@ -52,11 +56,36 @@ class Header:
     tensors: tuple[TensorCoding, ...]
     psnr: float | None = None
     payload_words: int = 0
+    prior: PriorRef | None = None  # version 2: the layers a cohort prior supplies
+
+    @property
+    def version(self) -> int:
+        return VERSION if self.prior is None else PRIOR_VERSION
+
+    def coded_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """Names and shapes of one network's coded tensors: the model's, less the layers
+        the prior supplies."""
+        return coded_shapes(self.spec, self.prior)
 
     def tensor_counts(self) -> list[int]:
         """Element count of each coded tensor, all networks in order."""
-        per_network = [_prod(shape) for _, shape in self.spec.tensor_shapes()]
+        per_network = [_prod(shape) for _, shape in self.coded_shapes()]
         return per_network * self.networks
+
+
+def coded_shapes(spec: ModelSpec, prior: PriorRef | None) -> list[tuple[str, tuple[int, ...]]]:
+    """The spec's tensors a file codes when `prior` supplies its first layers."""
+    shapes = spec.tensor_shapes()
+    return shapes if prior is None else shapes[2 * prior.freeze :]
+
+
+def _check_prior(spec: ModelSpec, prior: PriorRef) -> None:
+    if not spec.takes_prior():
+        raise ValueError(f"{spec.name} networks take no prior")
+    if not 1 <= prior.freeze <= spec.layers:
+        raise ValueError(f"freeze={prior.freeze} outside [1, {spec.layers}]")
+    if len(prior.digest) != ID_BYTES:
+        raise ValueError("prior identity must be 8 bytes")
 
 
 def _prod(shape: tuple[int, ...]) -> int:
@@ -87,12 +116,18 @@ def _read_fields(stream: bitstring.Reader, fields, what: str) -> dict:
 def header_bytes(header: Header) -> bytes:
     """Serialise everything before the payload (byte-aligned)."""
     stream = bitstring.BitArray()
-    stream.append(bitstring.pack("bytes:4, uint:8, uint:8", MAGIC, VERSION, header.signal.kind))
+    stream.append(
+        bitstring.pack("bytes:4, uint:8, uint:8", MAGIC, header.version, header.signal.kind)
+    )
     length_pos = len(stream)
     stream.append(bitstring.pack("uint:16", 0))  # header length, patched below
     _pack_fields(stream, header.signal.header_fields, vars(header.signal))
     stream.append(bitstring.pack("uint:8", header.spec.model_id))
     _pack_fields(stream, header.spec.header_fields, header.spec.header_values())
+    if header.prior is not None:
+        _check_prior(header.spec, header.prior)
+        stream.append(bitstring.Bits.from_bytes(header.prior.digest))
+        stream.append(bitstring.pack(FREEZE_FORMAT, header.prior.freeze))
     stream.append(bitstring.pack("uint:16", header.networks))
     if len(header.tensors) != len(header.tensor_counts()):
         raise ValueError("tensor coding count does not match the model")
@@ -122,9 +157,7 @@ def write(header: Header, payload: bytes) -> bytes:
     """A complete .inr file: header, payload words, CRC32 of both."""
     if len(payload) % 4:
         raise ValueError("payload must be whole 32-bit words")
-    header = Header(
-        header.signal, header.spec, header.networks, header.tensors, header.psnr, len(payload) // 4
-    )
+    header = replace(header, payload_words=len(payload) // 4)
     body = header_bytes(header) + payload
     return body + zlib.crc32(body).to_bytes(CRC_BYTES, "little")
 
@@ -133,8 +166,9 @@ def read(data: bytes) -> tuple[Header, bytes]:
     """Parse and validate a .inr file; returns the header and the raw payload bytes."""
     if len(data) < 8 or data[:4] != MAGIC:
         raise FormatError("not a kancoin .inr file (bad magic)")
-    if data[4] != VERSION:
-        raise FormatError(f"unsupported .inr version {data[4]} (this kancoin reads {VERSION})")
+    if data[4] not in VERSIONS:
+        readable = " and ".join(map(str, VERSIONS))
+        raise FormatError(f"unsupported .inr version {data[4]} (this kancoin reads {readable})")
     if len(data) < 8 + CRC_BYTES:
         raise FormatError("file is truncated")
     body, stored_crc = data[:-CRC_BYTES], int.from_bytes(data[-CRC_BYTES:], "little")
@@ -147,6 +181,7 @@ def read(data: bytes) -> tuple[Header, bytes]:
 
 
 def _parse(body: bytes) -> tuple[Header, bytes]:
+    version = body[4]
     stream = bitstring.Reader(bitstring.Bits.from_bytes(body[:8]), pos=40)
     kind = stream.read_value("uint:8")
     if kind not in SIGNAL_INFOS:
@@ -167,6 +202,15 @@ def _parse(body: bytes) -> tuple[Header, bytes]:
         out_features=signal.channels,
         values=values,
     )
+    prior = None
+    if version == PRIOR_VERSION:
+        if not spec.takes_prior():
+            raise FormatError(f"a {spec.name} network takes no prior (version 2 file)")
+        digest = stream.read_value(f"bytes:{ID_BYTES}")
+        freeze = stream.read_value(FREEZE_FORMAT)
+        if not 1 <= freeze <= spec.layers:
+            raise FormatError(f"prior field freeze={freeze} is outside [1, {spec.layers}]")
+        prior = PriorRef(digest, freeze)
     networks = stream.read_value("uint:16")
     if networks < 1:
         raise FormatError("file declares no network")
@@ -175,7 +219,7 @@ def _parse(body: bytes) -> tuple[Header, bytes]:
     total = spec.num_params() * networks
     if total > MAX_TOTAL_PARAMS:
         raise LimitError(f"file declares {total} parameters, above the limit {MAX_TOTAL_PARAMS}")
-    n_tensors = len(spec.tensor_shapes()) * networks
+    n_tensors = len(coded_shapes(spec, prior)) * networks
     tensor_bits = sum(int(fmt.split(":")[1]) for _, fmt, _, _ in TENSOR_FIELDS)
     if n_tensors * tensor_bits > stream.remaining:
         raise FormatError("header is truncated (tensor table)")
@@ -203,5 +247,5 @@ def _parse(body: bytes) -> tuple[Header, bytes]:
         raise FormatError(
             f"payload of {payload_words} words does not match the file length {len(body) + 4}"
         )
-    header = Header(signal, spec, networks, tuple(tensors), psnr, payload_words)
+    header = Header(signal, spec, networks, tuple(tensors), psnr, payload_words, prior)
     return header, body[length:]

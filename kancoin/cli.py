@@ -15,14 +15,15 @@ from pathlib import Path
 import click
 
 from kancoin import batch, decoder, encoder
+from kancoin import prior as priors
 from kancoin.cli_decode import decode
-from kancoin.cli_shell import read_stdin, run
+from kancoin.cli_shell import SizeType, read_stdin, run
 from kancoin.config import DEFAULT_BPP, DEFAULT_KBPS, EncodeConfig, TrainingOptions
 from kancoin.device import DEVICE_CHOICES
 from kancoin.engines import ENGINES, make_engine
 from kancoin.errors import UsageError
 from kancoin.fileio import is_stdio, write_stdout
-from kancoin.fit import SAMPLERS, SamplerOptions
+from kancoin.fit import SAMPLERS, SamplerOptions, cohort
 from kancoin.fit.nint import NINT_MODES
 from kancoin.fit.select import STEP_KINDS
 from kancoin.fit.trainer import DEFAULT_WARMUP
@@ -174,6 +175,19 @@ cli.add_command(decode)
 )
 @click.option("--alpha", is_flag=True, help="Code an alpha channel as a fourth channel.")
 @click.option(
+    "--prior",
+    "prior_name",
+    metavar="NAME|PATH",
+    help="Cohort prior supplying the first layers (a .kprior, or a name in "
+    "$KANCOIN_PRIOR_PATH or the bundled priors; docs/PRIOR.md).",
+)
+@click.option(
+    "--freeze",
+    type=int,
+    help="With --prior: layers the prior supplies (default: the stable-rank rule's).",
+)
+@click.option("--no-prior", is_flag=True, help="Code every layer (no cohort prior).")
+@click.option(
     "--plan",
     "plan_only",
     is_flag=True,
@@ -213,6 +227,9 @@ def encode(
     ray_address,
     step,
     alpha,
+    prior_name,
+    freeze,
+    no_prior,
     plan_only,
     as_json,
     force,
@@ -225,6 +242,8 @@ def encode(
     without stopping the others. '-' reads stdin and writes stdout.
     """
     rates = {name: value for name, value in (("bpp", bpp), ("kbps", kbps)) if value is not None}
+    if no_prior and (prior_name is not None or freeze is not None):
+        raise UsageError("--no-prior contradicts --prior and --freeze")
     config = EncodeConfig.of(
         **rates,
         bits=bits,
@@ -248,6 +267,8 @@ def encode(
         keep_alpha=alpha,
         step=step,
         psnr=psnr,
+        prior=prior_name,
+        freeze=freeze,
     )
     if workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {workers}")
@@ -367,6 +388,8 @@ def info(input_path, as_json, all_tensors):
         "model": header.spec.describe(),
         "model_id": header.spec.model_id,
         "params": header.spec.num_params() * header.networks,
+        "prior": None if header.prior is None else header.prior.hex,
+        "freeze": 0 if header.prior is None else header.prior.freeze,
         "networks": header.networks,
         "payload_bytes": 4 * header.payload_words,
         "header_bytes": size - 4 * header.payload_words - 4,
@@ -379,7 +402,7 @@ def info(input_path, as_json, all_tensors):
                 "max_abs": t.entropy.max_abs,
             }
             for (name, shape), t in zip(
-                header.spec.tensor_shapes() * header.networks, header.tensors, strict=True
+                header.coded_shapes() * header.networks, header.tensors, strict=True
             )
         ],
     }
@@ -395,7 +418,7 @@ def info(input_path, as_json, all_tensors):
         quality = "unknown"
     else:
         quality = f"{psnr:.2f} dB"
-    click.echo(f"{input_path}: kancoin .inr v1, {fields['signal']}")
+    click.echo(f"{input_path}: kancoin .inr v{header.version}, {fields['signal']}")
     click.echo(
         f"  size    {size} bytes ({fields['header_bytes']} header, "
         f"{fields['payload_bytes']} payload, 4 CRC), {fields[unit]:.4f} {unit}"
@@ -410,6 +433,10 @@ def info(input_path, as_json, all_tensors):
         f"  model   {fields['model']}, {fields['params']} params"
         + (f" in {networks} networks (one per segment)" if networks > 1 else "")
     )
+    if header.prior is not None:
+        click.echo(
+            f"  prior   {header.prior.hex}: its first {header.prior.freeze} layers, not coded"
+        )
     for line in _tensor_lines(header, fields["tensors"], every=all_tensors):
         click.echo(line)
     for name, value in fields.get("rate_split", {}).items():
@@ -419,7 +446,7 @@ def info(input_path, as_json, all_tensors):
 def _tensor_lines(header, tensors: list[dict], *, every: bool) -> list[str]:
     """One line per tensor; for several networks (audio segments) one line per tensor
     position with the range of bit depths over the networks, unless every=True."""
-    per = len(header.spec.tensor_shapes())
+    per = len(header.coded_shapes())
     networks = len(tensors) // max(1, per)
 
     def bits(t) -> int:
@@ -554,6 +581,125 @@ def _sampler(sampler: str | None, nint_mode: str | None) -> str:
             err=True,
         )
     return sampler or TrainingOptions.sampler
+
+
+@cli.group(short_help="Train and inspect cohort priors (.kprior).")
+def prior() -> None:
+    """Cohort priors: a network body trained on many images, shipped instead of coded
+    (docs/PRIOR.md)."""
+
+
+@prior.command("train", short_help="Train a prior on a cohort of images.")
+@click.argument(
+    "inputs", metavar="IMAGE...", nargs=-1, required=True, type=click.Path(path_type=Path)
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="NAME.kprior")
+@click.option(
+    "--method",
+    type=click.Choice(cohort.METHODS),
+    default="shared",
+    show_default=True,
+    help="shared: one body, a head per member; reptile: a meta-learned start.",
+)
+@click.option("--layers", type=int, default=cohort.CohortConfig.layers, show_default=True)
+@click.option("--width", type=int, default=cohort.CohortConfig.width, show_default=True)
+@click.option("--body", type=int, help="shared: hidden layers in the body (default: all but one).")
+@click.option("--steps", type=int, default=cohort.CohortConfig.steps, show_default=True)
+@click.option("--batch", type=int, default=cohort.CohortConfig.batch, show_default=True)
+@click.option("--lr", type=float, default=cohort.CohortConfig.lr, show_default=True)
+@click.option("--crop", type=SizeType(), help="Cut images at least WxH into WxH tiles.")
+@click.option(
+    "--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress.")
+def prior_train(
+    inputs, output, method, layers, width, body, steps, batch, lr, crop, dtype, seed, threads,
+    force, quiet,
+):  # fmt: skip
+    """Train a cohort prior on IMAGE... and write it as a .kprior file."""
+    import time
+
+    import torch
+
+    from kancoin import prior_train as trainer
+    from kancoin.fileio import check_output, write_bytes_atomic
+
+    target = check_output(output, inputs=tuple(inputs), force=force)
+    try:
+        config = cohort.CohortConfig(
+            method=method, layers=layers, width=width, body=body, steps=steps, batch=batch,
+            lr=lr, seed=seed,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if threads < 1:
+        raise UsageError("--threads must be 1 or more")
+    torch.set_num_threads(threads)
+    started = time.process_time()
+
+    def report(step: int, total: int, psnr: float) -> None:
+        if not quiet:
+            click.echo(f"\r{target.name}: step {step}/{total}, {psnr:.2f} dB", nl=False, err=True)
+
+    data, count = trainer.build(
+        list(inputs),
+        config,
+        name=target.name.removesuffix(priors.SUFFIX),
+        crop=crop,
+        dtype=1 if dtype == "float16" else 2,
+        progress=report,
+    )
+    if not quiet:
+        click.echo("", err=True)
+    write_bytes_atomic(target, data)
+    made = priors.from_bytes(data)
+    click.echo(
+        f"{target}: {len(data)} bytes, {made.describe()}, {count} members, "
+        f"freeze rule {made.rule_freeze()}, {time.process_time() - started:.0f} CPU s"
+    )
+
+
+@prior.command("info", short_help="Describe a .kprior: layers, stable ranks, freeze rule.")
+@click.argument("path", metavar="NAME|PATH")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def prior_info(path, as_json):
+    """Describe a prior: its network, stored layers and their stable ranks, the freeze depth
+    the stable-rank rule picks, and the cohort's checksums."""
+    made = priors.find(path)
+    ranks = made.stable_ranks()
+    fields = {
+        "name": made.name,
+        "path": None if made.path is None else str(made.path),
+        "id": made.id.hex(),
+        "sha256": made.sha256.hex(),
+        "model": made.spec.describe(),
+        "stored_layers": made.stored,
+        "dtype": "float16" if made.dtype == 1 else "float32",
+        "stable_ranks": [round(r, 3) for r in ranks],
+        "freeze_rule": made.rule_freeze(),
+        "members": [m.hex() for m in made.members],
+    }
+    if as_json:
+        click.echo(json.dumps(fields))
+        return
+    click.echo(f"{made.name}: kancoin prior v{priors.VERSION}, id {fields['id']}")
+    click.echo(
+        f"  model   {fields['model']}, first {made.stored} layers stored ({fields['dtype']})"
+    )
+    for layer, rank in enumerate(ranks):
+        mark = (
+            f"  <- highest: the rule freezes layers 0..{layer}"
+            if layer + 1 == made.rule_freeze()
+            else ""
+        )
+        shape = "x".join(map(str, made.tensors[2 * layer].shape))
+        click.echo(f"    layer{layer:<3} {shape:<8} stable rank {rank:7.3f}{mark}")
+    click.echo(f"  cohort  {len(made.members)} members (SHA-256 of their 8-bit pixels)")
+    for member in made.members:
+        click.echo(f"    {member.hex()}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,13 @@ from kancoin.fileio import is_stdio, write_stdout
     show_default=True,
     help="Refuse decodes needing more working memory, in MiB (decode budget).",
 )
+@click.option(
+    "--prior",
+    "prior_name",
+    metavar="NAME|PATH",
+    help="The cohort prior the file was coded with (default: found by its identity in "
+    "$KANCOIN_PRIOR_PATH or the bundled priors).",
+)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="Accepted for symmetry; the result line stays.")
@@ -69,6 +76,7 @@ def decode(
     max_pixels,
     max_work,
     max_memory,
+    prior_name,
     device,
     force,
     quiet,
@@ -89,6 +97,7 @@ def decode(
         device=device,
         max_work=max_work,
         max_memory=max_memory << 20,
+        prior=prior_name,
     )
     if to_stdout:
         with tempfile.TemporaryDirectory(prefix="kancoin-out-") as directory:

@@ -75,6 +75,9 @@ class ModelOptions:
     w0_first: float | None = None  # None: the signal kind's default (SIREN families)
     segment_seconds: float | None = None  # audio: seconds per network; None: from the rate
     keep_alpha: bool = False  # images: code an alpha channel as a fourth channel
+    # a cohort prior (kancoin.prior): a name in the search path or a .kprior path; None: none
+    prior: str | None = None
+    freeze: int | None = None  # layers the prior supplies; None: the stable-rank rule
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str):
@@ -89,6 +92,14 @@ class ModelOptions:
         _integer(self, "width", 1, 4095)
         _number(self, "w0_first", 1e-3, 1e6)
         _number(self, "segment_seconds", 0, 60, low_open=True)
+        if self.prior is not None:
+            if not isinstance(self.prior, str) or not self.prior:
+                raise UsageError(f"prior must be a name or a path, got {self.prior!r}")
+            if self.model != "siren":
+                raise UsageError(f"priors are SIREN bodies; model {self.model!r} takes none")
+        _integer(self, "freeze", 0, 63)
+        if self.freeze is not None and self.prior is None:
+            raise UsageError("freeze needs a prior")
 
 
 @dataclass(frozen=True)

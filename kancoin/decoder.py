@@ -14,6 +14,7 @@ import numpy as np
 
 from kancoin import adapters, bitstream, entropy
 from kancoin import budget as decode_budget
+from kancoin import prior as priors
 from kancoin.bitstream import Header
 from kancoin.errors import FormatError, InputError, LimitError, OutputError
 from kancoin.fileio import check_output, write_atomic
@@ -28,27 +29,42 @@ RECORDED_PSNR_MAX = 655.35  # the header's PSNR field saturates here: an exact d
 DECODED_TAG = ".decoded"  # decode's default output: NAME.decoded.png, never the original
 
 
-def load_models(header: Header, payload: bytes, device: torch.device) -> NetworkLoader:
+def load_models(header: Header, payload: bytes, device: torch.device, prior=None) -> NetworkLoader:
     """Every network of a parsed file: the payload is decoded (and checked) now, each
-    network built from its integers when it is used, so only one is held at a time."""
+    network built from its integers when it is used, so only one is held at a time.
+
+    A version 2 file's first layers come from its cohort prior: `prior` (a Prior, a name
+    or a path), else the one the search path holds (kancoin.prior.for_ref)."""
     own = header.spec.own_codec()
     if own is not None:  # a family that codes its own payload (kancoin.grid_codec)
         return own.load_models(header, payload, device)
+    frozen: list[np.ndarray] = []
+    if header.prior is not None:
+        found = priors.for_ref(header.prior, prior)
+        priors.check_fits(found, header.spec, header.prior.freeze)
+        frozen = found.frozen_tensors(header.prior.freeze)
     counts = header.tensor_counts()
     ints = entropy.decode(
         payload, list(zip(counts, (t.entropy for t in header.tensors), strict=True))
     )
-    return NetworkLoader(header, ints, device)
+    return NetworkLoader(header, ints, device, frozen)
 
 
 class NetworkLoader(Sequence):
     """A file's networks by index (a Sequence), each built on access from its integers."""
 
-    def __init__(self, header: Header, ints: list[np.ndarray], device: torch.device):
+    def __init__(
+        self,
+        header: Header,
+        ints: list[np.ndarray],
+        device: torch.device,
+        frozen: list[np.ndarray] | None = None,
+    ):
         self.header = header
         self.ints = ints
         self.device = device
-        self.per_network = len(header.spec.tensor_shapes())
+        self.per_network = len(header.coded_shapes())
+        self.frozen = frozen or []  # a prior's layers, the same in every network
 
     def __len__(self) -> int:
         return self.header.networks
@@ -61,6 +77,10 @@ class NetworkLoader(Sequence):
         first = index * self.per_network
         model = self.header.spec.build()
         with torch.no_grad():
+            if self.frozen:
+                for tensor, values in zip(model.all_tensors(), self.frozen, strict=False):
+                    tensor.copy_(torch.from_numpy(values))
+                model.freeze(len(self.frozen) // 2)
             for offset, tensor in enumerate(model.coded_tensors()):
                 values = self.ints[first + offset]
                 coding = self.header.tensors[first + offset]
@@ -133,19 +153,24 @@ def decode(
     quality: int | None = None,
     max_work: float = decode_budget.DEFAULT_MAX_WORK,
     max_memory: int = decode_budget.DEFAULT_MAX_MEMORY,
+    prior=None,
 ) -> np.ndarray:
     """Render a .inr (bytes or path); save it if output is given.
 
     Images: float32 HxWxC in [0, 1], at `scale` or `size`. Audio: float32 frames x channels
     in [-1, 1] over the clip's duration, at `scale` times its sample rate or at `rate` Hz;
     `max_pixels` caps the output frames. The decode budget (`max_work` multiply-adds,
-    `max_memory` bytes; kancoin.budget) is checked before anything is decoded.
+    `max_memory` bytes; kancoin.budget) is checked before anything is decoded. A file coded
+    with a cohort prior needs it: `prior` (a Prior, name or path) or the search path's.
     """
     limits = decode_budget.DecodeBudget(max_work=max_work, max_memory=max_memory)
     if output is not None:
         inputs = (source,) if isinstance(source, str | Path) else ()
         output = check_output(output, inputs=inputs, force=force)
     header, payload = read_file(source)
+    if header.prior is not None:  # a missing prior fails before any work
+        prior = priors.for_ref(header.prior, prior)
+        priors.check_fits(prior, header.spec, header.prior.freeze)
     kind = adapters.for_header(header)
     target = kind.output_size(scale=scale, size=size, rate=rate, max_samples=max_pixels)
     if output is not None:
@@ -162,7 +187,7 @@ def decode(
     from kancoin.device import resolve_device
 
     torch_device = resolve_device(device)
-    signal = kind.render(load_models(header, payload, torch_device), target, torch_device)
+    signal = kind.render(load_models(header, payload, torch_device, prior), target, torch_device)
     if output is not None:
         write_atomic(output, lambda path: kind.save(path, signal, target, quality=quality))
     return signal

@@ -29,6 +29,7 @@ from kancoin.fit.qat import StraightThrough
 from kancoin.fit.trainer import ProgressFn
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.plan import EncodePlan, Phase, plan, what_would_work
+from kancoin.prior import PriorRef
 from kancoin.render import render
 from kancoin.results import EncodeResult
 from kancoin.signals import psnr_from_mse
@@ -108,7 +109,11 @@ def _carry_out_own(own, kind, config, *, output, progress) -> EncodeResult:
 def plan_encode(source, *, config: EncodeConfig | None = None, sample_rate=None, **options):
     """The plan `encode` would carry out on `source` (`kancoin encode --plan`), no fitting."""
     config = (config or EncodeConfig()).with_options(**options).resolved()
-    return plan(adapters.for_source(source, config, sample_rate=sample_rate), config)
+    kind = adapters.for_source(source, config, sample_rate=sample_rate)
+    own = spec_class_by_name(config.model.model).own_codec()
+    if getattr(own, "plan", None) is not None:  # the family's own schedule (grid_codec.plan)
+        return own.plan(kind, config)
+    return plan(kind, config)
 
 
 def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeResult:
@@ -119,6 +124,10 @@ def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeRe
     device = resolve_device(config.runtime.device)
     torch.manual_seed(chosen.seed)
     models = [spec.build().to(device) for _ in range(info.networks)]
+    ref = chosen.prior_ref
+    if ref is not None:  # the prior's layers, the first ref.freeze of them frozen
+        for model in models:
+            chosen.prior.apply(model, ref.freeze)
     tune = chosen.fine_tune
     with thread_limit(chosen.threads):
         fit_share = 1.0 if tune is None else _progress_share(tune)
@@ -136,7 +145,7 @@ def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeRe
         tunings = []
         if tune_steps:
             _phase(progress, "bit allocation")
-            selected, _ = _allocate(models, spec, kind, config, budget, device)
+            selected, _ = _allocate(models, spec, kind, config, budget, device, ref)
             _phase(progress, "fine-tuning")
             tuning_progress = _part_progress(progress, fit_share, 1 - fit_share)
             tunings = _finetune_quantized(
@@ -144,17 +153,19 @@ def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeRe
             )
         _phase(progress, "bit allocation")
         data, payload, psnr_quantized, table = _quantize_and_write(
-            models, spec, kind, config, budget, device
+            models, spec, kind, config, budget, device, ref
         )
         # closed loop: the decoder's own path on the real bytes, measured on the written output
         _phase(progress, "verification")
         header, _ = bitstream.read(data)
-        metrics = kind.measure(decode(data, device=str(device), **UNBOUNDED))
+        metrics = kind.measure(decode(data, device=str(device), prior=chosen.prior, **UNBOUNDED))
         # no more bits than needed: once the target (or, without one, an exact decode) is
         # met, the smallest allocation that still meets it on the decoded output wins
         target = math.inf if chosen.target_psnr is None else chosen.target_psnr
         if table is not None and (chosen.target_psnr is not None or math.isinf(metrics["psnr"])):
-            smaller = _smallest_meeting(table, spec, kind, budget, target, device, metrics, data)
+            smaller = _smallest_meeting(
+                table, spec, kind, budget, target, device, metrics, data, chosen.prior, ref
+            )
             if smaller is not None:
                 data, payload, metrics = smaller
                 header, _ = bitstream.read(data)
@@ -214,7 +225,9 @@ def _meets(metrics: dict, target: float) -> bool:
     return metrics["psnr"] >= target
 
 
-def _smallest_meeting(table, spec, kind, budget, target, device, metrics, current: bytes):
+def _smallest_meeting(
+    table, spec, kind, budget, target, device, metrics, current: bytes, prior=None, ref=None
+):
     """(data, payload, metrics) of the cheapest allocation along the Lagrangian path whose
     decoded output meets `target` dB within the budget; None when the written file
     (`current`, measured as `metrics`) is the cheapest known to meet it, or nothing does.
@@ -233,10 +246,10 @@ def _smallest_meeting(table, spec, kind, budget, target, device, metrics, curren
         chosen = allocation.pick(table, lam)
         if target_mse and chosen.added_mse > 4 * target_mse:
             return "miss", None
-        data, payload = _write(chosen, spec, info)
+        data, payload = _write(chosen, spec, info, ref)
         if budget is not None and 8 * len(data) > budget:
             return "over", None
-        found = kind.measure(decode(data, device=str(device), **UNBOUNDED))
+        found = kind.measure(decode(data, device=str(device), prior=prior, **UNBOUNDED))
         return ("ok" if _meets(found, target) else "miss"), (data, payload, found)
 
     best, hit, miss = None, None, None
@@ -348,15 +361,15 @@ def _combined_psnr(psnrs: list[float], weights: list[float]) -> float:
     return psnr_from_mse(sum(w * 10 ** (-p / 10) for w, p in zip(weights, psnrs, strict=True)))
 
 
-def _quantize_and_write(models, spec, kind, config, budget, device):
+def _quantize_and_write(models, spec, kind, config, budget, device, ref=None):
     """Choose steps per tensor, write the file, and coarsen until it fits the budget.
 
     Returns the bytes, payload, PSNR of the quantized float render, and the candidate table
     (None for --bits N, where the steps are fixed)."""
-    chosen, table = _allocate(models, spec, kind, config, budget, device)
+    chosen, table = _allocate(models, spec, kind, config, budget, device, ref)
     info = kind.info
     while True:
-        data, payload = _write(chosen, spec, info)
+        data, payload = _write(chosen, spec, info, ref)
         if budget is None or 8 * len(data) <= budget:
             break
         # coarsen by the estimated overshoot before writing again: one write per notch
@@ -374,7 +387,7 @@ def _quantize_and_write(models, spec, kind, config, budget, device):
     return data, payload, psnr_from_mse(mse), None if config.rate.bits is not None else table
 
 
-def _allocate(models, spec, kind, config, budget, device):
+def _allocate(models, spec, kind, config, budget, device, ref=None):
     """Each tensor's step, and the candidate table it was chosen from.
 
     One Lagrangian spans every network's tensors: each part's distortions are weighted by
@@ -391,7 +404,7 @@ def _allocate(models, spec, kind, config, budget, device):
         base_mse += part.weight * mse
         table += allocation.weighted(part_table, part.weight)
     info = kind.info
-    fixed = rate.header_bits(spec, info, info.networks) + rate.PAYLOAD_SLACK_BITS
+    fixed = rate.header_bits(spec, info, info.networks, ref) + rate.PAYLOAD_SLACK_BITS
     if budget is not None:
         chosen = allocation.for_rate(table, budget - fixed)
         if chosen is not None:
@@ -419,9 +432,11 @@ def _allocation_subset(part: Part, samples: int, generator: torch.Generator) -> 
     return Part(part.coords[subset], part.targets[subset], part.weight)
 
 
-def _write(chosen: allocation.Allocation, spec: ModelSpec, info):
+def _write(chosen: allocation.Allocation, spec: ModelSpec, info, ref: PriorRef | None = None):
     """File bytes and payload; the PSNR field is reserved now and filled after decoding."""
     codings = tuple(TensorCoding(c.step_index, c.entropy) for c in chosen.choices)
     payload = entropy.encode([(c.ints, c.entropy) for c in chosen.choices])
-    header = Header(signal=info, spec=spec, networks=info.networks, tensors=codings, psnr=0.0)
+    header = Header(
+        signal=info, spec=spec, networks=info.networks, tensors=codings, psnr=0.0, prior=ref
+    )
     return bitstream.write(header, payload), payload

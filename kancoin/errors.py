@@ -55,3 +55,9 @@ class DeviceError(KancoinError):
     """The requested compute device is not available."""
 
     exit_code = 8
+
+
+class PriorError(KancoinError):
+    """A cohort prior is missing, is not the one a file was coded with, or is corrupt."""
+
+    exit_code = 9

@@ -30,7 +30,9 @@ SYNTHESIS_STEPS = tuple(range(-256, -63, 16))
 # must reach larger integers: waveforms want finer precision than pixels), in proportion to
 # the budget's bits per sample: at 0.5 on 0.36 or 1 bit per sample the rate term's lambda
 # ran away and the fit collapsed to silence (docs/AUDIO.md)
-FIT_CHANGES = {"lambda_range": 8.0, "ste_share": 0.0}
+# (latent_gain 1: every level at that rate, as measured; the image grid's default moved to
+# 1.41^level after these measurements)
+FIT_CHANGES = {"latent_gain": 1.0, "lambda_range": 8.0, "ste_share": 0.0}
 LR_LATENTS_PER_BIT = 0.25  # per bit per sample of budget
 LR_LATENTS_RANGE = (0.05, 0.5)
 

@@ -19,16 +19,19 @@ import torch
 from kancoin import bitstream, entropy, latents, quant
 from kancoin.bitstream import Header, TensorCoding
 from kancoin.errors import FormatError, InputError, RateError, UsageError
-from kancoin.fit.grid_trainer import GridFitConfig, GridFitResult, fit_grid
+from kancoin.fit.grid_trainer import GridFitConfig, GridFitResult, fit_grid, tune_synthesis
 from kancoin.models.grid import ACTIVATIONS, GridModel, GridSpec
 from kancoin.signals import psnr_from_mse
 
 # preset -> training steps (full-image); docs/GRID.md has the measurements behind them
-STEPS = {"fast": 300, "default": 1000, "best": 3000}
+STEPS = {"fast": 300, "default": 700, "best": 3000}
+WARM_SHARE = 0.5  # half-resolution warm-start steps per full step (~1/4 the cost each)
 SYNTHESIS_STEPS = tuple(range(-160, -63, 16))  # candidate steps 2^-10 .. 2^-4 (index / 16)
 LATENT_STEP_RANGE = (-128, 96)  # latent step 2^(i / 64): 0.25 .. 2.8
 NETWORK_BITS_GUESS = 9.0  # bits per network parameter before the real ones are known
 RATE_FLOOR = 0.9  # a file uses at least this share of the budget when the loop can
+TUNE_STEPS = 100  # synthesis fine-tuning on the written latents (0: none)
+TUNE_LR = 1e-3
 
 
 @dataclass
@@ -41,6 +44,9 @@ class GridEncoding:
     psnr_quantized: float
     fit: GridFitResult
     latent_step_index: int = 0  # the rate loop's latent step 2^(i / 64); 0: as trained
+    psnr_written: float = 0.0  # of the first file, before the synthesis fine-tuning
+    psnr_tuned: float = 0.0  # float synthesis after fine-tuning on the written latents
+    step1_share: float = 0.0  # share of the budget the trained latents take at step 1
 
 
 def base_spec(config, info) -> GridSpec:
@@ -53,6 +59,134 @@ def base_spec(config, info) -> GridSpec:
     return spec
 
 
+@dataclass(frozen=True)
+class GridPlan:
+    """What a grid encode will do, decided before fitting (`kancoin encode --plan`)."""
+
+    signal: object  # the image's header record
+    spec: GridSpec
+    budget_bits: float | None
+    latent_bpp: float | None  # the latents' share of the budget, bits per pixel
+    fit: GridFitConfig
+    tune_steps: int  # synthesis fine-tuning on the written latents
+    threads: int | None
+    seed: int
+
+    def describe(self) -> str:
+        fit = self.fit
+        rate = "no rate target"
+        if self.budget_bits is not None:
+            rate = (
+                f"budget {self.budget_bits:.0f} bits "
+                f"({self.signal.rate(self.budget_bits):.4g} {self.signal.rate_unit}), latents "
+                f"about {self.latent_bpp:.4g} bpp, lambda from {fit.lam:.3g} steered to it"
+            )
+        steps = f"{fit.steps} full-image steps"
+        if fit.warm_steps:
+            steps += f" after {fit.warm_steps} at half resolution (warm start)"
+        if fit.time_budget is not None:
+            steps += f" (fewer if {fit.time_budget:g} s would be exceeded)"
+        hard = round(fit.steps * (1 - fit.ste_share))
+        return "\n".join(
+            [
+                f"signal  {self.signal.describe()}",
+                f"model   {self.spec.describe()}, {self.spec.num_network_params()} network "
+                f"parameters, {self.spec.num_latents()} latents, "
+                f"{self.spec.macs_per_pixel()} multiplications per pixel",
+                f"rate    {rate}",
+                f"phase   fit: {steps}, Adam lr {fit.lr_latents:g} x {fit.latent_gain:g}^level "
+                f"(latents) / {fit.lr_networks:g} (networks), warm-up "
+                f"{fit.warmup_share:.0%}, cosine; {fit.quantizer} quantization (temperature "
+                f"{fit.temperature[0]:g} -> {fit.temperature[1]:g}) to step {hard}, then "
+                f"straight-through rounding",
+                "phase   write: latent step by a closed loop on the file size, synthesis "
+                "step by rate-distortion",
+                f"phase   fine-tune: {self.tune_steps} synthesis steps on the written latents, "
+                f"then write again",
+            ]
+        )
+
+    def summary(self) -> dict:
+        fit = self.fit
+        return {
+            "signal": self.signal.describe(),
+            "model": self.spec.describe(),
+            "params": self.spec.num_params(),
+            "latents": self.spec.num_latents(),
+            "macs_per_pixel": self.spec.macs_per_pixel(),
+            "budget_bits": self.budget_bits,
+            "latent_bpp": self.latent_bpp,
+            "phases": [
+                {
+                    "name": "fit",
+                    "steps": fit.steps,
+                    "warm_steps": fit.warm_steps,
+                    "lr_latents": fit.lr_latents,
+                    "latent_gain": fit.latent_gain,
+                    "lr_networks": fit.lr_networks,
+                    "quantizer": fit.quantizer,
+                    "ste_share": fit.ste_share,
+                    "lambda": fit.lam,
+                },
+                {"name": "fine-tune", "steps": self.tune_steps, "lr": TUNE_LR},
+            ],
+            "threads": self.threads,
+            "seed": self.seed,
+        }
+
+
+def plan(
+    kind, config, *, spec_changes: dict | None = None, fit_changes: dict | None = None
+) -> GridPlan:
+    """The spec, rate target and schedule of a grid encode of `kind` (an ImageKind).
+
+    spec_changes / fit_changes override GridSpec / GridFitConfig fields (bench/grid.py);
+    fit_changes may also hold tune_steps."""
+    info = kind.info
+    if getattr(info, "height", None) is None:
+        raise UsageError("--model grid codes images only")
+    budget = kind.budget_bits(config)
+    spec = base_spec(config, info)
+    if config.model.layers is None:
+        spec = spec.size_for_budget(budget, NETWORK_BITS_GUESS)
+    spec = spec.replace(**(spec_changes or {}))
+    if spec.num_params() > bitstream.MAX_TOTAL_PARAMS:  # a reader would refuse the file
+        raise InputError(
+            f"{info.describe()} needs {spec.num_latents()} latents, above the "
+            f"{bitstream.MAX_TOTAL_PARAMS} parameters one file may hold"
+        )
+    pixels = info.height * info.width
+    target = None
+    if budget is not None:
+        network_bits = NETWORK_BITS_GUESS * spec.num_network_params()
+        target = (budget - _header_bits(spec, info) - network_bits) / pixels
+        if target <= 0:
+            raise RateError(f"{budget:.0f} bits cannot hold a {spec.describe()}")
+    training = config.training
+    steps = training.steps or STEPS.get(training.preset, STEPS["default"])
+    fit_config = GridFitConfig(
+        steps=steps,
+        warm_steps=round(WARM_SHARE * steps),
+        lam=_initial_lambda(target),
+        target_bpp=None if target is None else 0.97 * target,
+        time_budget=training.time_budget,
+        seed=training.seed,
+    )
+    fit_changes = dict(fit_changes or {})
+    tune_steps = fit_changes.pop("tune_steps", TUNE_STEPS)  # not a GridFitConfig field
+    threads = config.runtime.threads
+    return GridPlan(
+        signal=info,
+        spec=spec,
+        budget_bits=budget,
+        latent_bpp=target,
+        fit=replace(fit_config, **fit_changes),
+        tune_steps=tune_steps,
+        threads=threads if threads is not None else kind.default_threads,
+        seed=training.seed,
+    )
+
+
 def encode(
     kind,
     config,
@@ -63,47 +197,39 @@ def encode(
     spec_changes: dict | None = None,
     fit_changes: dict | None = None,
 ) -> GridEncoding:
-    """Train and write a grid model for the image in `kind` (an ImageKind).
-
-    spec_changes / fit_changes override GridSpec / GridFitConfig fields (bench/grid.py)."""
+    """Train and write a grid model for the image in `kind` (an ImageKind), as `plan` says."""
+    chosen = plan(kind, config, spec_changes=spec_changes, fit_changes=fit_changes)
     info = kind.info
-    if getattr(info, "height", None) is None:
-        raise UsageError("--model grid codes images only")
-    spec = base_spec(config, info)
-    if config.model.layers is None:
-        spec = spec.size_for_budget(budget, NETWORK_BITS_GUESS)
-    spec = spec.replace(**(spec_changes or {}))
-    if spec.num_params() > bitstream.MAX_TOTAL_PARAMS:  # a reader would refuse the file
-        raise InputError(
-            f"{info.describe()} needs {spec.num_latents()} latents, above the "
-            f"{bitstream.MAX_TOTAL_PARAMS} parameters one file may hold"
-        )
-    model = spec.build().to(device)
-    pixels = info.height * info.width
-    header_bits = _header_bits(spec, info)
-    network_bits = NETWORK_BITS_GUESS * spec.num_network_params()
-    target = None
-    if budget is not None:
-        target = (budget - header_bits - network_bits) / pixels
-        if target <= 0:
-            raise RateError(f"{budget:.0f} bits cannot hold a {spec.describe()}")
-    training = config.training
-    steps = training.steps or STEPS.get(training.preset, STEPS["default"])
-    fit_config = GridFitConfig(
-        steps=steps,
-        lam=_initial_lambda(target),
-        target_bpp=None if target is None else 0.97 * target,
-        time_budget=training.time_budget,
-        seed=training.seed,
-    )
-    fit_config = replace(fit_config, **(fit_changes or {}))
+    model = chosen.spec.build().to(device)
     image = torch.from_numpy(kind.image).to(device)
-    fit = fit_grid(model, image, fit_config, progress=progress)
+    fit = fit_grid(model, image, chosen.fit, progress=progress)
     with torch.no_grad():
         # float networks on the rounded latents: what quantizing the networks then costs
         psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
-    data, payload, quantized, step_index = _write_within(model, info, image, budget, fit.lam)
-    return GridEncoding(data, payload, psnr_float, quantized, fit, step_index)
+    report: dict = {}
+    data, payload, quantized, step_index = _write_within(
+        model, info, image, budget, fit.lam, report=report
+    )
+    written, tuned = quantized, psnr_float
+    if chosen.tune_steps:
+        # the model now holds the file's integers (step folded into the synthesis): tune the
+        # synthesis to them, then write again (its rate barely moves; the loop re-checks)
+        _, tuned = tune_synthesis(model, image, chosen.tune_steps, TUNE_LR)
+        data, payload, quantized, again = _write_within(
+            model, info, image, budget, fit.lam, finest=0
+        )
+        step_index += again
+    return GridEncoding(
+        data,
+        payload,
+        psnr_float,
+        quantized,
+        fit,
+        step_index,
+        written,
+        tuned,
+        report.get("step1_share", 0.0),
+    )
 
 
 def _initial_lambda(target_bpp: float | None) -> float:
@@ -132,9 +258,23 @@ class _Written:
     mse: float
 
 
-def _write_within(model: GridModel, info, image, budget, lam, synthesis_steps=SYNTHESIS_STEPS):
+def _write_within(
+    model: GridModel,
+    info,
+    image,
+    budget,
+    lam,
+    synthesis_steps=SYNTHESIS_STEPS,
+    *,
+    finest=LATENT_STEP_RANGE[0],
+    report: dict | None = None,
+):
     """Write at latent step 1; when over the budget (or well under), bisect the step.
-    `synthesis_steps`: the synthesis steps searched (audio needs finer ones than images)."""
+
+    `synthesis_steps`: the synthesis steps searched (audio needs finer ones than images).
+    `finest`: the smallest step index to try; 0 once the latents are integers already
+    (a step below 1 would only spread the same integers over more bits).
+    `report`, when given, receives `step1_share`: the step-1 file's share of the budget."""
     cache: dict[int, _Written] = {}
 
     def attempt(index: int) -> _Written:
@@ -148,7 +288,7 @@ def _write_within(model: GridModel, info, image, budget, lam, synthesis_steps=SY
 
     chosen = 0
     if budget is not None:
-        low, high = LATENT_STEP_RANGE
+        low, high = finest, LATENT_STEP_RANGE[1]
         if not fits(0) or 8 * len(attempt(0).data) < RATE_FLOOR * budget:
             if fits(0):
                 high = 0
@@ -163,6 +303,8 @@ def _write_within(model: GridModel, info, image, budget, lam, synthesis_steps=SY
                 chosen = high
     written = attempt(chosen)
     _load_written(model, written)
+    if report is not None and budget is not None:
+        report["step1_share"] = 8 * len(attempt(0).data) / budget
     return written.data, written.payload, psnr_from_mse(written.mse), chosen
 
 

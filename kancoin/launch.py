@@ -28,6 +28,7 @@ Commands:
   decode  Render a .inr file as an image or audio at any resolution.
   encode  Fit networks to images or audio; write .inr files.
   info    Describe a .inr file: signal, model, size, rate, quality.
+  prior   Train and inspect cohort priors (.kprior).
   rd      Rate-distortion sweep against JPEG2000 and JPEG (resumable).
 """
 

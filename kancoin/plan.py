@@ -13,8 +13,9 @@ import math
 from dataclasses import dataclass
 
 from kancoin import bitstream, rate
+from kancoin import prior as priors
 from kancoin.config import EncodeConfig
-from kancoin.errors import InputError, RateError
+from kancoin.errors import InputError, RateError, UsageError
 from kancoin.fit.nint import PAPER_BATCH_FRACTION
 from kancoin.models import ModelSpec
 from kancoin.models.sizing import MIN_WIDTH
@@ -63,6 +64,16 @@ class EncodePlan:
     target_psnr: float | None = None  # a quality target (dB): no more bits than it needs
     flat: bool = False  # constant networks already code the signal well enough: no fit
     flat_psnr: float = 0.0  # what they code
+    prior: priors.Prior | None = None  # the cohort prior supplying the first layers
+    freeze: int = 0  # how many: neither trained nor coded
+    freeze_rule: int | None = None  # what the stable-rank rule picks (also with --freeze)
+
+    @property
+    def prior_ref(self) -> priors.PriorRef | None:
+        """What the file's header says of the prior (None: a version 1 file)."""
+        if self.prior is None or self.freeze == 0:
+            return None
+        return priors.PriorRef(self.prior.id, self.freeze)
 
     @property
     def networks(self) -> int:
@@ -88,9 +99,18 @@ class EncodePlan:
                 f"planned about {self.expected_bits:.0f}"
             )
         networks = f" x {self.networks} networks" if self.networks > 1 else ""
+        prior_lines = []
+        if self.prior_ref is not None:
+            coded = rate.coded_params(self.spec, self.prior_ref) * self.networks
+            how = "the stable-rank rule" if self.freeze == self.freeze_rule else "--freeze"
+            prior_lines = [
+                f"prior   {self.prior.describe()}: first {self.freeze} layers frozen "
+                f"({how}; the rule picks {self.freeze_rule}), {coded} parameters coded"
+            ]
         lines = [
             f"signal  {self.signal.describe()}",
             f"model   {self.spec.describe()}{networks}, {params} parameters",
+            *prior_lines,
             f"rate    {rate_line}",
             *(f"phase   {phase.describe()}" for phase in self.phases if not self.flat),
             *([f"fit     none: the mean codes it at {self.flat_psnr:.2f} dB"] if self.flat else []),
@@ -123,6 +143,9 @@ class EncodePlan:
             "seed": self.seed,
             "psnr_target": self.target_psnr,
             "flat": self.flat,
+            "prior": None if self.prior_ref is None else self.prior_ref.hex,
+            "freeze": self.freeze,
+            "freeze_rule": self.freeze_rule,
         }
 
 
@@ -136,8 +159,18 @@ def plan(kind, config: EncodeConfig) -> EncodePlan:
     # silence) needs no fit, and the smallest network holds a constant
     flat_psnr = kind.flat_psnr()
     flat = flat_psnr >= (math.inf if target is None else target) and config.rate.bits is None
+    prior, freeze, rule = _prior_for(kind, config)
+    if flat:
+        prior, freeze = None, 0
     if flat and config.model.layers is None:
         spec = kind.base_spec(config).replace(layers=1, width=MIN_WIDTH)
+    elif prior is not None and freeze > 0:
+        if budget is None and target is not None:
+            spec = _spec_with_prior(
+                kind, config, preset, kind.plan_bits_for_psnr(target), prior, freeze, strict=False
+            )
+        else:
+            spec = _spec_with_prior(kind, config, preset, budget, prior, freeze)
     elif target is not None and budget is None:
         spec = _spec_for_target(kind, config, preset, kind.plan_bits_for_psnr(target))
     else:
@@ -149,10 +182,11 @@ def plan(kind, config: EncodeConfig) -> EncodePlan:
             f"rate, above the {bitstream.MAX_TOTAL_PARAMS} one file may hold; lower the rate"
         )
     quantized = budget is not None or config.rate.bits is not None or target is not None
+    ref = priors.PriorRef(prior.id, freeze) if prior is not None and freeze > 0 else None
     expected = None
     if budget is not None:
         per_param = _bits_per_param(kind, config, spec)
-        expected = rate.expected_bits(spec, info, per_param, info.networks)
+        expected = rate.expected_bits(spec, info, per_param, info.networks, ref)
     runtime = config.runtime
     return EncodePlan(
         signal=info,
@@ -166,6 +200,63 @@ def plan(kind, config: EncodeConfig) -> EncodePlan:
         target_psnr=target,
         flat=flat,
         flat_psnr=flat_psnr,
+        prior=prior if ref is not None else None,
+        freeze=freeze if ref is not None else 0,
+        freeze_rule=rule,
+    )
+
+
+def _prior_for(kind, config: EncodeConfig) -> tuple[priors.Prior | None, int, int | None]:
+    """The prior asked for, the freeze depth to use and the one the stable-rank rule picks."""
+    name = config.model.prior
+    if name is None:
+        return None, 0, None
+    prior = priors.find(name)
+    if prior.spec.in_features != kind.info.coord_dims:
+        raise UsageError(
+            f"prior {prior.name} is for {prior.spec.in_features}-D coordinates, this signal "
+            f"has {kind.info.coord_dims}"
+        )
+    rule = prior.rule_freeze()
+    freeze = rule if config.model.freeze is None else config.model.freeze
+    if freeze > prior.max_freeze():
+        raise UsageError(f"freeze {freeze}: prior {prior.name} has {prior.max_freeze()} layers")
+    return prior, freeze, rule
+
+
+def _spec_with_prior(
+    kind, config, preset: Preset, budget: float | None, prior, freeze: int, strict: bool = True
+) -> ModelSpec:
+    """The prior's network for this signal: its width and frequencies, its first `freeze`
+    layers, and as many coded layers after them as the whole budget pays for (the header,
+    the coded layers and the output layer; the frozen ones cost nothing)."""
+    base = prior.spec.replace(out_features=kind.info.channels)
+    model = config.model
+    if model.layers is not None:
+        if model.width != base.width or model.layers < freeze:
+            raise UsageError(
+                f"with prior {prior.name}: width must be {base.width} and layers at least "
+                f"{freeze}, got {model.layers}x{model.width}"
+            )
+        return base.replace(layers=model.layers)
+    if budget is None:
+        return base.replace(layers=max(base.layers, freeze))
+    ref = priors.PriorRef(prior.id, freeze)
+    per_param = _bits_per_param(kind, config, base)
+    networks = kind.info.networks
+    top = min(63, freeze + kind.max_layers(preset))
+    for layers in range(top, freeze - 1, -1):
+        spec = base.replace(layers=layers)
+        if rate.expected_bits(spec, kind.info, per_param, networks, ref) <= budget:
+            return spec
+    if not strict:
+        return base.replace(layers=freeze)
+    smallest = base.replace(layers=freeze)
+    needed = rate.expected_bits(smallest, kind.info, per_param, networks, ref)
+    raise RateError(
+        f"a budget of {budget:.0f} bits is too small for prior {prior.name} frozen at "
+        f"{freeze} (its output layer alone needs about {needed:.0f}): "
+        + what_would_work(kind, needed)
     )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import kancoin
-from kancoin.bitstream import VERSION
+from kancoin.bitstream import PRIOR_VERSION, VERSION
 from kancoin.models import MODEL_SPECS
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "data" / "golden"
@@ -55,6 +55,12 @@ CASES = {
 }
 
 
+# version 2: files that name a cohort prior (the bundled one, found by its identity)
+PRIOR_CASES = {
+    "siren-prior-rgb": (smooth(32, 48, 3), {"bpp": 6.0, "prior": "photo"}),
+}
+
+
 def new_family_case(name: str) -> tuple[np.ndarray, dict]:
     return smooth(32, 32, 3), {"bpp": 8.0, "model": name}
 
@@ -83,14 +89,23 @@ def main() -> int:
         print("make_golden: set KANCOIN_REGEN_GOLDEN=1 to write golden files", file=sys.stderr)
         return 2
     torch.set_num_threads(1)
-    directory = GOLDEN / f"v{VERSION}"
+    added = write_version(VERSION, all_cases()) + write_version(PRIOR_VERSION, PRIOR_CASES)
+    if not added:
+        print(f"make_golden: {GOLDEN} is complete; its files are frozen", file=sys.stderr)
+        return 1
+    return 0
+
+
+def write_version(version: int, cases: dict) -> int:
+    """Add the files of `cases` that tests/data/golden/v<version> has none of yet."""
+    directory = GOLDEN / f"v{version}"
     directory.mkdir(parents=True, exist_ok=True)
     expected_path = directory / "expected.json"
-    record = {"version": VERSION, "files": {}}
+    record = {"version": version, "files": {}}
     if expected_path.exists():
         record = json.loads(expected_path.read_text())
     added = 0
-    for name, (signal, options) in all_cases().items():
+    for name, (signal, options) in cases.items():
         if name in record["files"]:
             continue  # frozen: written by an earlier run, never rewritten
         result = kancoin.encode(signal, steps=40, preset="fast", seed=0, threads=1, **options)
@@ -105,10 +120,7 @@ def main() -> int:
         expected_path.write_text(json.dumps(record, indent=2) + "\n")  # after each file
         added += 1
         print(f"{name}: {len(result.data)} bytes, {result.header.spec.describe()}")
-    if not added:
-        print(f"make_golden: {directory} is complete; its files are frozen", file=sys.stderr)
-        return 1
-    return 0
+    return added
 
 
 if __name__ == "__main__":

@@ -299,3 +299,81 @@ def test_an_image_with_more_latents_than_a_file_holds_is_refused_before_training
     config = EncodeConfig().with_options(model="grid", bpp=0.3, steps=1)
     with pytest.raises(InputError):
         grid_codec.encode(kind, config, 0.3 * 4000 * 4000, torch.device("cpu"))
+
+
+def test_plan_prints_the_grids_own_schedule(capsys, image_file):
+    from kancoin.cli import main
+
+    source = image_file(40, 56)
+    argv = ["encode", str(source), "--model", "grid", "--bpp", "3", "--preset", "fast"]
+    assert main([*argv, "--plan"]) == 0
+    text = capsys.readouterr().out
+    assert f"{grid_codec.STEPS['fast']} full-image steps" in text
+    assert "fine-tune" in text and "latents" in text
+    assert main([*argv, "--plan", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["phases"][0]["steps"] == grid_codec.STEPS["fast"]
+    assert summary["budget_bits"] == 3 * 40 * 56
+    assert not source.with_suffix(".inr").exists()  # a plan fits and writes nothing
+
+
+def test_warm_start_codes_the_image_before_any_full_resolution_step():
+    from kancoin.fit import grid_trainer
+
+    image = torch.from_numpy(smooth_image(32, 48, seed=5))
+    spec = GridSpec(in_features=2, out_features=3, height=32, width=48, levels=4)
+    model = spec.build()
+    grid_trainer._warm_start(model, image, grid_trainer.GridFitConfig(steps=1, warm_steps=60))
+    assert not model.latents[0].any()  # the finest level is new: it starts at zero
+    assert all(level.any() for level in model.latents[1:])
+    with torch.no_grad():
+        pixels = model.synthesize(model.upsample_full(list(model.latents)))
+    mse = float((pixels - image.reshape(pixels.shape)).pow(2).mean())
+    flat = float((image - image.mean(dim=(0, 1))).pow(2).mean())
+    assert mse < 0.5 * flat
+
+
+def test_synthesis_tuning_on_fixed_latents_only_lowers_the_error():
+    from kancoin.fit import grid_trainer
+
+    image = torch.from_numpy(smooth_image(24, 32, seed=6))
+    spec = GridSpec(in_features=2, out_features=3, height=24, width=32, levels=3)
+    model = spec.build()
+    with torch.no_grad():
+        for level in model.latents:
+            level.copy_(torch.randint(-3, 4, level.shape))
+    latents = [y.detach().clone() for y in model.latents]
+    before, after = grid_trainer.tune_synthesis(model, image, steps=20)
+    assert after >= before
+    assert all(torch.equal(a, b) for a, b in zip(latents, model.latents, strict=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hidden=st.integers(1, 63),
+    latents_bound=st.sampled_from([1, latents.LATENT_MAX, 3 * latents.LATENT_MAX]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_context_model_in_float64_equals_int64_arithmetic(hidden, latents_bound, seed):
+    """The decoder's context products run on float64 BLAS; with weights at the format's
+    bound and latents beyond their range every sum is an exact integer: the int64 result."""
+    rng = np.random.default_rng(seed)
+    bound = latents.CONTEXT_MAX_INT
+    levels = 3
+    weights = [
+        rng.integers(-bound, bound + 1, size=(levels, 2)),
+        rng.integers(-bound, bound + 1, size=(hidden, latents.FEATURES)),
+        rng.integers(-bound, bound + 1, size=hidden),
+        rng.integers(-bound, bound + 1, size=(2, hidden)),
+        rng.integers(-bound, bound + 1, size=2),
+    ]
+    weights[1][0, :] = bound  # the extreme: one unit summing the largest products
+    feats = torch.from_numpy(
+        rng.integers(-latents_bound, latents_bound + 1, size=(500, latents.FEATURES))
+    )
+    feats[0] = latents_bound
+    w1, b1, w2, b2 = (torch.from_numpy(w.astype(np.int64).reshape(-1)) for w in weights[1:])
+    acc = feats @ w1.reshape(hidden, latents.FEATURES).t() + b1
+    acc = torch.relu(acc) @ w2.reshape(2, hidden).t()
+    expected = torch.from_numpy(weights[0].reshape(-1, 2))[1] + (acc >> latents.FIXED_BITS) + b2
+    assert torch.equal(latents._int_outputs(weights, feats, 1), expected)

@@ -116,11 +116,16 @@ class _Job:
     def run(self, thread: int, starts: list[int], grads: list) -> None:
         layers = len(self.layer_weights)
         weight_grads, bias_grads = grads[:layers], grads[layers:]
+        # layers below the lowest trained one (a prior's frozen layers) need no backward
+        lowest = next(
+            (k for k in range(layers) if weight_grads[k] is not None or bias_grads[k] is not None),
+            layers,
+        )
         for start in starts:
             stop = min(start + self.chunk, self.coords.shape[0])
-            self._chunk(start, stop, self.workspaces[thread], weight_grads, bias_grads)
+            self._chunk(start, stop, self.workspaces[thread], weight_grads, bias_grads, lowest)
 
-    def _chunk(self, start, stop, work, weight_grads, bias_grads) -> None:
+    def _chunk(self, start, stop, work, weight_grads, bias_grads, lowest=0) -> None:
         weights, biases, frequencies = self.layer_weights, self.biases, self.frequencies
         rows, native = stop - start, self.native
         hidden = len(frequencies)
@@ -145,12 +150,12 @@ class _Job:
         if bias_grads[hidden] is not None:
             torch.sum(residual, dim=0, out=work.output_sum)
             bias_grads[hidden].add_(work.output_sum)
-        if hidden == 0:
+        if hidden == 0 or lowest >= hidden:
             return
         current = 0
         upstream = work.upstream[current][:rows]
         torch.mm(residual, weights[hidden], out=upstream)
-        for k in range(hidden - 1, -1, -1):
+        for k in range(hidden - 1, lowest - 1, -1):
             w0 = frequencies[k]
             g = work.cosines[k][:rows]
             mul_column_sums_(g, upstream, work.bias_sum, native=native)
@@ -159,7 +164,7 @@ class _Job:
                 weight_grads[k].addmm_(g.t(), layer_input, alpha=w0)
             if bias_grads[k] is not None:
                 bias_grads[k].add_(work.bias_sum, alpha=w0)
-            if k > 0:
+            if k > lowest:
                 current = 1 - current
                 below = work.upstream[current][:rows]
                 torch.addmm(below, g, weights[k], beta=0.0, alpha=w0, out=below)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
-from kancoin.latents import LATENT_MAX
+from kancoin.latents import LATENT_MAX, LOG2_SCALE_MIN
 from kancoin.models.grid import GridModel
 from kancoin.signals import psnr_from_mse
 
@@ -27,17 +27,22 @@ QUANTIZERS = ("softround", "noise", "ste")
 @dataclass(frozen=True)
 class GridFitConfig:
     steps: int = 1000
-    lr_latents: float = 0.05
+    lr_latents: float = 0.1  # level 0; coarser levels faster (latent_gain), docs/GRID.md
     lr_networks: float = 0.01
+    latent_gain: float = 1.41  # level l learns at lr_latents x latent_gain^l (C3: 2)
     lam: float = 0.005  # initial lambda (MSE units per bit per pixel)
     target_bpp: float | None = None  # latents' bits per pixel to steer lambda to
     quantizer: str = "softround"  # the training proxy before the straight-through phase
     ste_share: float = 0.15  # last share of steps on hard-rounded latents
     temperature: tuple[float, float] = (0.3, 0.1)  # soft rounding, annealed linearly
+    gaussian_noise: tuple[float, float] | None = None  # std, annealed; None: uniform noise
     lambda_range: float = 4.0  # how far log(lambda) can move over the controlled steps
     control_from: float = 0.3  # share of steps after which lambda follows the rate
     warmup_share: float = 0.1  # lambda stays fixed and the learning rate ramps up
     batch_fraction: float = 1.0  # share of pixels in the distortion term (rate stays exact)
+    warm_steps: int = 0  # steps on the image at half resolution first (a quarter the cost)
+    warm_depth: int = 1  # the half-resolution fit warm-starts itself this many times - 1
+    freeze_finest: bool = False  # keep the full-resolution level at zero (3/4 of latents)
     time_budget: float | None = None
     seed: int = 0
 
@@ -82,11 +87,14 @@ def soft_round(y: torch.Tensor, temperature: float) -> torch.Tensor:
     return floor + 0.5 + torch.tanh(r / temperature) / (2 * math.tanh(0.5 / temperature))
 
 
-def proxy(y: torch.Tensor, quantizer: str, temperature: float, hard: bool) -> torch.Tensor:
+def proxy(
+    y: torch.Tensor, quantizer: str, temperature: float, hard: bool, noise_std: float | None = None
+) -> torch.Tensor:
     """The latents as the rate and distortion terms see them at this point of training."""
     if hard or quantizer == "ste":
         return y + (torch.round(y) - y).detach()
-    noise = torch.rand_like(y) - 0.5
+    # uniform, or (Cool-chic 4-5) gaussian noise, smaller than uniform's 0.29 std
+    noise = torch.rand_like(y) - 0.5 if noise_std is None else torch.randn_like(y) * noise_std
     if quantizer == "noise":
         return y + noise
     return soft_round(soft_round(y, temperature) + noise, temperature)
@@ -105,12 +113,23 @@ def fit_grid(
     height, width, channels = image.shape
     pixels = height * width
     targets = image.reshape(-1, channels)
-    model.init_output(targets.mean(dim=0))  # the first steps then learn detail
+    if config.warm_steps and model.spec.levels > 1 and min(height, width) >= 4:
+        _warm_start(model, image, config)
+    else:
+        model.init_output(targets.mean(dim=0))  # the first steps then learn detail
+    loop_started = time.perf_counter()
+    frozen = 1 if config.freeze_finest and model.spec.levels > 1 else 0
+    with torch.no_grad():
+        for index, y in enumerate(model.latents[:frozen]):
+            y.zero_()
+            model.context.level_bias[index, 1] = LOG2_SCALE_MIN  # zeros at the least cost
     optimizer = torch.optim.Adam(
         [
-            {"params": list(model.latents), "lr": config.lr_latents},
-            {"params": model.network_parameters(), "lr": config.lr_networks},
+            {"params": [y], "lr": config.lr_latents * config.latent_gain**level}
+            for level, y in enumerate(model.latents)
+            if level >= frozen
         ]
+        + [{"params": model.network_parameters(), "lr": config.lr_networks}]
     )
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     plan = _Plan(config, config.steps)
@@ -121,13 +140,23 @@ def fit_grid(
         step += 1
         hard = step > plan.hard_from
         t0, t1 = config.temperature
-        temperature = t0 + (t1 - t0) * min(1.0, (step - 1) / max(1, plan.hard_from - 1))
+        progress_share = min(1.0, (step - 1) / max(1, plan.hard_from - 1))
+        temperature = t0 + (t1 - t0) * progress_share
+        noise_std = None
+        if config.gaussian_noise is not None:
+            n0, n1 = config.gaussian_noise
+            noise_std = n0 + (n1 - n0) * progress_share
         ramp = min(1.0, step / plan.warmup)
         cosine = 0.5 * (1 + math.cos(math.pi * (step - 1) / plan.steps))
         for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = lr * ramp * max(cosine, 0.02)
-        levels = [proxy(y, config.quantizer, temperature, hard) for y in model.latents]
-        features = model.upsample_full(levels)
+        levels = [
+            y.detach() if i < frozen else proxy(y, config.quantizer, temperature, hard, noise_std)
+            for i, y in enumerate(model.latents)
+        ]
+        features = (
+            model.upsample_full(levels, zero=frozen) if frozen else model.upsample_full(levels)
+        )
         if config.batch_fraction < 1.0:
             count = max(1, round(config.batch_fraction * pixels))
             chosen = torch.randint(0, pixels, (count,))
@@ -136,7 +165,7 @@ def fit_grid(
             batch_targets = targets
         mse = (model.synthesize(features) - batch_targets).pow(2).mean()
         planes = [level[0, 0] for level in levels]
-        bpp = torch.stack(model.context.bits(planes)).sum() / pixels
+        bpp = torch.stack(model.context.bits(planes, start=frozen)).sum() / pixels
         loss = mse + math.exp(log_lam) * bpp
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -151,7 +180,8 @@ def fit_grid(
                 # noisy proxy's rate is far higher (measured 0.27 vs 0.16 bpp on a crop)
                 with torch.no_grad():
                     rounded = [torch.round(y)[0, 0] for y in model.latents]
-                    hard_bpp = float(torch.stack(model.context.bits(rounded)).sum()) / pixels
+                    bits = model.context.bits(rounded, start=frozen)
+                    hard_bpp = float(torch.stack(bits).sum()) / pixels
             gap = max(-0.5, min(0.5, hard_bpp / config.target_bpp - 1))
             log_lam += plan.gain * gap
         elapsed = time.perf_counter() - started
@@ -162,7 +192,8 @@ def fit_grid(
                 progress(step, step / plan.steps, psnr, elapsed)
         if config.time_budget is not None and step == BUDGET_PROBE_STEPS:
             # a time budget shortens the whole schedule (phases included), once measured
-            affordable = int(config.time_budget / (elapsed / step))
+            warm = loop_started - started  # the warm start's share of the budget is spent
+            affordable = int((config.time_budget - warm) / ((elapsed - warm) / step))
             if affordable < plan.steps:
                 plan = _Plan(config, max(step + 1, affordable))
     torch.random.set_rng_state(generator_state)
@@ -175,3 +206,87 @@ def fit_grid(
         bpp=bpp_value,
         history=history,
     )
+
+
+def _warm_start(model: GridModel, image: torch.Tensor, config: GridFitConfig) -> None:
+    """Train the model's coarser levels on the image at half resolution, then move them in.
+
+    Level l of a grid for the half-size image has the size of level l + 1 of the full one
+    and, with align_corners=False, the same continuous field: the half-resolution model's
+    latents, synthesis (shifted by one input) and context model carry over as they are; the
+    finest level starts at zero, its synthesis column at its random start. Lambda is a
+    quarter of the full one: a half-resolution pixel stands for four.
+    """
+    spec = model.spec
+    height, width, _ = image.shape
+    padded = torch.nn.functional.pad(
+        image.permute(2, 0, 1)[None], (0, width % 2, 0, height % 2), mode="replicate"
+    )
+    half = torch.nn.functional.avg_pool2d(padded, 2)[0].permute(1, 2, 0).contiguous()
+    small = spec.replace(height=half.shape[0], width=half.shape[1], levels=spec.levels - 1)
+    coarse = small.build().to(image.device)
+    fit_grid(
+        coarse,
+        half,
+        replace(
+            config,
+            steps=config.warm_steps,
+            warm_steps=config.warm_steps if config.warm_depth > 1 else 0,
+            warm_depth=config.warm_depth - 1,
+            freeze_finest=False,
+            lam=config.lam / 4,
+            target_bpp=None,
+            time_budget=None,
+        ),
+    )
+    with torch.no_grad():
+        for level, y in enumerate(coarse.latents):
+            model.latents[level + 1].copy_(y)
+        for i, (full, part) in enumerate(zip(model.synthesis, coarse.synthesis, strict=True)):
+            if i == 0:
+                full.weight[:, 1:].copy_(part.weight)
+            else:
+                full.weight.copy_(part.weight)
+            full.bias.copy_(part.bias)
+        model.context.level_bias[1:].copy_(coarse.context.level_bias)
+        for name in ("w1", "b1", "w2", "b2"):
+            if hasattr(coarse.context, name):
+                getattr(model.context, name).copy_(getattr(coarse.context, name))
+
+
+def tune_synthesis(
+    model: GridModel, image: torch.Tensor, steps: int, lr: float = 1e-3
+) -> tuple[float, float]:
+    """Fine-tune the synthesis alone on the model's latents as they are (the integers the
+    file holds, at the step the rate loop chose): Cool-chic's last, hard-rounded phase.
+
+    The latents and the context model stay fixed, so the latents' rate does not move and
+    the features are upsampled once. Returns the PSNR before and after (float synthesis).
+    """
+    generator_state = torch.random.get_rng_state()
+    targets = image.reshape(-1, image.shape[-1])
+    with torch.no_grad():
+        features = model.upsample_full([y.detach() for y in model.latents])
+    params = list(model.synthesis.parameters())
+    optimizer = torch.optim.Adam(params, lr=lr)
+    best = None
+    before = None
+    for step in range(steps + 1):
+        mse = (model.synthesize(features) - targets).pow(2).mean()
+        value = float(mse.detach())
+        if before is None:
+            before = value
+        if best is None or value < best[0]:
+            best = (value, [p.detach().clone() for p in params])
+        if step == steps:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        optimizer.zero_grad(set_to_none=True)
+        mse.backward()
+        optimizer.step()
+    with torch.no_grad():
+        for p, kept in zip(params, best[1], strict=True):
+            p.copy_(kept)
+    torch.random.set_rng_state(generator_state)
+    return psnr_from_mse(before), psnr_from_mse(best[0])

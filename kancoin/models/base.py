@@ -52,9 +52,17 @@ class ModelSpec:
     out_features: int
 
     @classmethod
+    def takes_prior(cls) -> bool:
+        """Whether a cohort prior (kancoin.prior) can supply this family's first layers:
+        tensors come in (weight, bias) pairs per layer and the .kprior layout holds the
+        family's fields."""
+        return False
+
+    @classmethod
     def own_codec(cls):
-        """The module that trains and codes this family's payload itself (encode, load_models,
-        payload_report; kancoin.grid_codec), or None for the shared per-tensor path."""
+        """The module that trains and codes this family's payload itself (plan, encode,
+        load_models, payload_report; kancoin.grid_codec), or None for the shared per-tensor
+        path."""
         return None
 
     def build(self) -> CodedModel:

@@ -206,12 +206,16 @@ class GridModel(CodedModel):
         ]
         return torch.cat(columns, dim=1).reshape(len(levels), -1).t()
 
-    def upsample_full(self, levels: list[torch.Tensor]) -> torch.Tensor:
-        """Every level at every pixel of the reference size: (height * width, levels)."""
+    def upsample_full(self, levels: list[torch.Tensor], zero: int = 0) -> torch.Tensor:
+        """Every level at every pixel of the reference size: (height * width, levels).
+
+        The first `zero` levels are known to be zero (training with the finest frozen)."""
         size = (self.spec.height, self.spec.width)
         mode = UPSAMPLING[self.spec.upsampling]
+        blank = levels[0].new_zeros(1, 1, *size)
         columns = [
-            F.interpolate(level, size=size, mode=mode, align_corners=False) for level in levels
+            blank if i < zero else F.interpolate(level, size=size, mode=mode, align_corners=False)
+            for i, level in enumerate(levels)
         ]
         return torch.cat(columns, dim=1).reshape(len(levels), -1).t()
 

@@ -39,6 +39,11 @@ class SirenSpec(ModelSpec):
 
         return Siren(self)
 
+    @classmethod
+    def takes_prior(cls) -> bool:
+        """The plain SIREN only: the .kprior layout holds exactly its fields."""
+        return cls is SirenSpec
+
     def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         dims = [self.input_width()] + [self.width] * self.layers + [self.out_features]
         shapes = []

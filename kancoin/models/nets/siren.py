@@ -36,6 +36,16 @@ class Siren(CodedModel):
             nn.init.uniform_(bias, -1.0 / math.sqrt(in_dim), 1.0 / math.sqrt(in_dim))
             self.weights.append(nn.Parameter(weight))
             self.biases.append(nn.Parameter(bias))
+        self.frozen = 0  # leading layers a cohort prior supplies: neither trained nor coded
+
+    def freeze(self, layers: int) -> None:
+        """Stop training and coding the first `layers` layers (kancoin.prior)."""
+        if not 0 <= layers < len(self.weights):
+            raise ValueError(f"cannot freeze {layers} of {len(self.weights)} layers")
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            weight.requires_grad_(index >= layers)
+            bias.requires_grad_(index >= layers)
+        self.frozen = layers
 
     def weight_bound(self, layer: int, in_dim: int) -> float:
         """Initial weights are U(-bound, bound). SIREN's: the first layer spans the input;
@@ -88,6 +98,11 @@ class Siren(CodedModel):
         self.biases[-1].copy_(mean)
 
     def coded_tensors(self) -> list[nn.Parameter]:
+        """Every layer's weight and bias, less the layers a prior supplies (`freeze`)."""
+        return self.all_tensors()[2 * self.frozen :]
+
+    def all_tensors(self) -> list[nn.Parameter]:
+        """Every layer's weight and bias, frozen ones included."""
         out = []
         for weight, bias in zip(self.weights, self.biases, strict=True):
             out += [weight, bias]

@@ -1,0 +1,223 @@
+"""Cohort priors measured (docs/PRIOR.md): which training transfers, what the bundled prior
+is worth on Kodak, where to freeze, and how much in-domain data is worth.
+
+    python bench/prior.py compare  # shared body vs meta-learned start, equal steps
+    python bench/prior.py kodak    # kodim07/15/23, 0.3 bpp, default preset: with/without
+    python bench/prior.py freeze --images kodim01,kodim03,...  # PSNR at every freeze depth
+    python bench/prior.py cross    # prior on 12 Kodak images, tested on the other 12
+    python bench/prior.py probe shared:1e-3:1500 reptile:1e-4:1500  # quick: no rate, a crop
+
+Every encode runs on one thread (`--threads 1`), and its row (PSNR of the written file,
+bytes, seconds, CPU seconds of the fit, the load average) is appended to OUT/NAME.jsonl;
+rows already there are skipped, so a run resumes. Needs ../shared/data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kancoin import encode, prior_train  # noqa: E402
+from kancoin import prior as priors  # noqa: E402
+from kancoin.fit.cohort import CohortConfig  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+KODAK = DATA / "kodak"
+BUNDLED = priors.BUNDLED / "photo.kprior"
+COHORT = sorted((DATA / "cohort").glob("*.png")) + sorted((DATA / "large").glob("*.png"))
+CROP = (768, 512)
+
+
+def kodak(name: str) -> Path:
+    return KODAK / f"{name}.png"
+
+
+def done_rows(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    return {row["key"]: row for row in map(json.loads, path.read_text().splitlines())}
+
+
+def run_encode(out: Path, key: str, image: Path, **options) -> dict:
+    """One encode's row, computed once (resumable)."""
+    rows = done_rows(out)
+    if key in rows:
+        return rows[key]
+    started = time.process_time()
+    load = os.getloadavg()[0]
+    result = encode(image, threads=1, **options)
+    row = {
+        "key": key,
+        "image": image.stem,
+        "options": {k: str(v) for k, v in options.items()},
+        "psnr": round(result.psnr, 3),
+        "psnr_float": round(result.psnr_float, 3),
+        "bytes": len(result.data),
+        "bpp": round(8 * len(result.data) / result.header.signal.samples, 4),
+        "model": result.header.spec.describe(),
+        "freeze": 0 if result.header.prior is None else result.header.prior.freeze,
+        "seconds": round(result.seconds, 1),
+        "cpu_seconds": round(time.process_time() - started, 1),
+        "fit_cpu_seconds": round(result.fit_cpu_seconds, 1),
+        "load": [round(load, 2), round(os.getloadavg()[0], 2)],
+    }
+    with out.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def train_prior(path: Path, paths: list[Path], config: CohortConfig, crop=CROP) -> Path:
+    """Train (once) and write a prior; its training CPU seconds go to PATH.json."""
+    if path.exists():
+        return path
+    torch.set_num_threads(1)
+    started = time.process_time()
+    data, members = prior_train.build(paths, config, name=path.stem, crop=crop)
+    path.write_bytes(data)
+    made = priors.from_bytes(data)
+    info = {
+        "prior": str(path),
+        "method": config.method,
+        "steps": config.steps,
+        "members": members,
+        "bytes": len(data),
+        "cpu_seconds": round(time.process_time() - started, 1),
+        "stable_ranks": [round(r, 3) for r in made.stable_ranks()],
+        "freeze_rule": made.rule_freeze(),
+        "load": round(os.getloadavg()[0], 2),
+    }
+    path.with_suffix(".json").write_text(json.dumps(info) + "\n")
+    print(json.dumps(info), flush=True)
+    return path
+
+
+def compare(args) -> None:
+    """Shared body vs Reptile at equal member steps, tested on Kodak images at 0.3 bpp."""
+    out = args.out / "compare.jsonl"
+    found = {}
+    for method in ("shared", "reptile"):
+        config = CohortConfig(method=method, steps=args.steps, width=args.width, layers=args.layers)
+        found[method] = train_prior(args.out / f"{method}.kprior", COHORT, config)
+    for name in args.images.split(","):
+        base = dict(bpp=0.3, preset=args.preset)
+        run_encode(out, f"{name}/none", kodak(name), **base)
+        for method, path in found.items():
+            run_encode(out, f"{name}/{method}", kodak(name), prior=str(path), **base)
+
+
+def at_depth(args, name: str, depth: int) -> dict:
+    """One image at one freeze depth (0: no prior), in OUT/freeze-PRESET.jsonl: the rows
+    `kodak` and `freeze` share."""
+    out = args.out / f"freeze-{args.preset}.jsonl"
+    options = dict(bpp=0.3, preset=args.preset)
+    if depth:
+        options.update(prior=str(args.prior), freeze=depth)
+    return run_encode(out, f"{name}/freeze{depth}", kodak(name), **options)
+
+
+def kodak_ab(args) -> None:
+    """(a) kodim07/15/23 at 0.3 bpp: without the prior, and with it at the rule's depth."""
+    rule = priors.load(args.prior).rule_freeze()
+    rows = [(at_depth(args, n, 0), at_depth(args, n, rule)) for n in args.images.split(",")]
+    for label, index in (("without", 0), ("with", 1)):
+        psnr = sum(r[index]["psnr"] for r in rows) / len(rows)
+        cpu = sum(r[index]["cpu_seconds"] for r in rows) / len(rows)
+        print(f"{label} the prior: mean PSNR {psnr:.3f} dB, mean CPU {cpu:.1f} s")
+
+
+def freeze_table(args) -> None:
+    """(b) PSNR at every freeze depth 0 .. the prior's last stored hidden layer."""
+    made = priors.load(args.prior)
+    for name in args.images.split(","):
+        for depth in range(made.max_freeze() + 1):
+            at_depth(args, name, depth)
+    print(f"stable-rank rule: freeze {made.rule_freeze()} (ranks {made.stable_ranks()})")
+
+
+def cross(args) -> None:
+    """(c) a prior trained on 12 Kodak images (odd numbers) against the bundled one, both
+    tested on the other 12 (even numbers)."""
+    out = args.out / f"cross-{args.preset}.jsonl"
+    train_names = [f"kodim{i:02d}" for i in range(1, 25, 2)]
+    test_names = [f"kodim{i:02d}" for i in range(2, 25, 2)][: args.count]
+    config = CohortConfig(method="shared", steps=args.steps, width=args.width)
+    kodak_prior = train_prior(
+        args.out / "kodak12.kprior", [kodak(n) for n in train_names], config, crop=None
+    )
+    for name in test_names:
+        base = dict(bpp=0.3, preset=args.preset)
+        run_encode(out, f"{name}/none", kodak(name), **base)
+        run_encode(out, f"{name}/kodak12", kodak(name), prior=str(kodak_prior), **base)
+        run_encode(out, f"{name}/bundled", kodak(name), prior=str(args.prior), **base)
+
+
+def probe(args) -> None:
+    """Quick transfer probe without rate or quantization: METHOD:LR:STEPS priors (6 x width,
+    trained on the cohort), each loaded into a 6-layer SIREN frozen at 1..4 layers and
+    fitted 200 steps (20 % uniform batches, lr 1.5e-3) to a 256x256 crop of kodim03,
+    against the same SIREN from scratch."""
+    from kancoin.fit import FitConfig, fit
+    from kancoin.fit.cohort import members_from_images, train
+    from kancoin.models import SirenSpec
+    from kancoin.signals import image_grid, load_image
+
+    members = members_from_images(prior_train.cohort_images(COHORT, CROP))
+    crop = load_image(kodak("kodim03"))[128:384, 256:512]
+    coords, targets = image_grid(256, 256), torch.from_numpy(crop.reshape(-1, 3).copy())
+    spec = SirenSpec(in_features=2, out_features=3, layers=6, width=args.width)
+    settings = FitConfig(steps=200, lr=1.5e-3, sampler="uniform", batch_fraction=0.2)
+
+    def fitted(tensors, freeze: int) -> float:
+        torch.manual_seed(0)
+        model = spec.build()
+        if tensors:
+            data = priors.to_bytes(spec, tensors, members=[], name="probe", dtype=2)
+            priors.from_bytes(data).apply(model, freeze)
+        return round(fit(model, coords, targets, settings).psnr, 2)
+
+    print(f"from scratch: {fitted(None, 0)} dB", flush=True)
+    for item in args.runs:
+        method, lr, steps = item.split(":")
+        config = CohortConfig(
+            method=method, lr=float(lr), steps=int(steps), layers=6, width=args.width
+        )
+        _, tensors = train(members, config)
+        stds = [round(float(tensors[i].std()), 4) for i in range(0, len(tensors), 2)]
+        frozen = [fitted(tensors, k) for k in (1, 2, 3, 4)]
+        print(f"{item}: weight std per layer {stds}; frozen 1..4: {frozen} dB", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["compare", "kodak", "freeze", "cross", "probe"])
+    parser.add_argument("runs", nargs="*", help="probe: METHOD:LR:STEPS")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "prior")
+    parser.add_argument("--images", default="kodim07,kodim15,kodim23")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--prior", type=Path, default=BUNDLED)
+    parser.add_argument("--steps", type=int, default=CohortConfig.steps)
+    parser.add_argument("--width", type=int, default=CohortConfig.width)
+    parser.add_argument("--layers", type=int, default=CohortConfig.layers)
+    parser.add_argument("--count", type=int, default=12, help="cross: test images")
+    args = parser.parse_args()
+    if not KODAK.is_dir():
+        sys.exit(f"needs {KODAK}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    commands = {"compare": compare, "kodak": kodak_ab, "freeze": freeze_table, "cross": cross}
+    commands["probe"] = probe
+    commands[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
