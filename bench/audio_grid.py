@@ -47,6 +47,11 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "lr-lat0.5": ({}, {"lr_latents": 0.5}),
     "lr-lat1": ({}, {"lr_latents": 1.0}),
     "lr-lat0.5-range8": ({}, {"lr_latents": 0.5, "lambda_range": 8.0}),
+    "lr0.5": ({}, {"lr_latents": 0.5}),
+    "lr0.33": ({}, {"lr_latents": 0.33}),
+    "lr0.24": ({}, {"lr_latents": 0.24}),
+    "lr0.15": ({}, {"lr_latents": 0.15}),
+    "image-recipe": ({}, {"lr_latents": 0.05, "lambda_range": 4.0, "ste_share": 0.15}),
     "r8-noste-noise": (
         {},
         {"lr_latents": 0.5, "lambda_range": 8.0, "ste_share": 0.0, "quantizer": "noise"},

@@ -25,12 +25,16 @@ STEPS = {"fast": 300, "default": 1000, "best": 3000}
 # needs finer weights, docs/AUDIO.md)
 SYNTHESIS_STEPS = tuple(range(-256, -63, 16))
 # training: the image grid's recipe but for three settings measured on 2 s of speech at
-# 32 kbps, 1000 steps (docs/AUDIO.md): latents 10x the image learning rate (they must reach
-# larger integers: waveforms want finer precision than pixels), lambda free to fall 8
-# e-folds instead of 4, and no straight-through phase
+# 32 kbps, 1000 steps (docs/AUDIO.md): lambda free to move 8 e-folds instead of 4, no
+# straight-through phase, and the latents' learning rate up to 10x the image grid's (they
+# must reach larger integers: waveforms want finer precision than pixels), in proportion to
+# the budget's bits per sample: at 0.5 on 0.36 or 1 bit per sample the rate term's lambda
+# ran away and the fit collapsed to silence (docs/AUDIO.md)
 # (latent_gain 1: every level at that rate, as measured; the image grid's default moved to
 # 1.41^level after these measurements)
-FIT_CHANGES = {"lr_latents": 0.5, "latent_gain": 1.0, "lambda_range": 8.0, "ste_share": 0.0}
+FIT_CHANGES = {"latent_gain": 1.0, "lambda_range": 8.0, "ste_share": 0.0}
+LR_LATENTS_PER_BIT = 0.25  # per bit per sample of budget
+LR_LATENTS_RANGE = (0.05, 0.5)
 
 __all__ = ["encode", "load_models", "payload_report"]
 
@@ -84,7 +88,10 @@ def encode(
         time_budget=training.time_budget,
         seed=training.seed,
     )
-    fit_config = replace(fit_config, **(FIT_CHANGES | (fit_changes or {})))
+    fit_config = replace(
+        fit_config,
+        **(FIT_CHANGES | {"lr_latents": latent_lr(budget, info.frames)} | (fit_changes or {})),
+    )
     clip = torch.from_numpy(audio.to_unit(kind.samples)).to(device)[None]  # (1, frames, ch)
     fit = fit_grid(model, clip, fit_config, progress=progress)
     with torch.no_grad():
@@ -92,6 +99,14 @@ def encode(
         psnr_float = grid_codec._psnr(model, rounded, clip)
     data, payload, quantized, step_index = _write_best(model, info, clip, budget, fit.lam)
     return GridEncoding(data, payload, psnr_float, quantized, fit, step_index)
+
+
+def latent_lr(budget: float | None, frames: int) -> float:
+    """The latents' learning rate for a budget: LR_LATENTS_PER_BIT per bit per sample."""
+    low, high = LR_LATENTS_RANGE
+    if budget is None:
+        return LR_LATENTS_PER_BIT
+    return min(high, max(low, LR_LATENTS_PER_BIT * budget / frames))
 
 
 def _write_best(model, info, clip, budget, lam):

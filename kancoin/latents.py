@@ -188,11 +188,15 @@ def _int_outputs(weights: list[np.ndarray], feats: torch.Tensor, index: int) -> 
     bias = torch.from_numpy(weights[0].astype(np.int64).reshape(-1, 2))[index]
     out = bias.expand(*feats.shape[:-1], 2)
     if len(weights) > 1:
-        w1, b1, w2, b2 = (torch.from_numpy(w.astype(np.int64).reshape(-1)) for w in weights[1:])
+        # The products run in float64, on BLAS: every operand is an integer and every partial
+        # sum stays below 2^45 (CONTEXT_MAX_INT), where float64 is exact in any order of
+        # summation, so this is the int64 result bit for bit, 10x faster than int64 matmul.
+        w1, b1, w2 = (torch.from_numpy(w.astype(np.float64).reshape(-1)) for w in weights[1:4])
+        b2 = torch.from_numpy(weights[4].astype(np.int64).reshape(-1))
         hidden = b1.numel()
-        acc = feats @ w1.reshape(hidden, FEATURES).t() + b1  # scale 2^F
+        acc = feats.to(torch.float64) @ w1.reshape(hidden, FEATURES).t() + b1  # scale 2^F
         acc = torch.relu(acc) @ w2.reshape(2, hidden).t()  # scale 2^2F
-        out = out + (acc >> FIXED_BITS) + b2
+        out = out + (acc.to(torch.int64) >> FIXED_BITS) + b2
     return out
 
 
@@ -307,9 +311,9 @@ def decode(
             parent = levels[index + 1] if index + 1 < len(shapes) else None
             for positions in _passes(h, w):
                 level = torch.from_numpy(flat.reshape(h, w))
-                params = int_params(weights, features(level, parent), index).reshape(-1, 2)
+                feats = features(level, parent).reshape(-1, FEATURES)[positions]
+                params = int_params(weights, feats, index).numpy()  # this pass's latents only
                 pos = positions.numpy()
-                params = params.numpy()[pos]
                 for row, members in _groups(params[:, 1]):
                     model = constriction.stream.model.Categorical(probs[row], False)
                     group = np.asarray(decoder.decode(model, members.size), dtype=np.int64)

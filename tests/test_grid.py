@@ -346,3 +346,34 @@ def test_synthesis_tuning_on_fixed_latents_only_lowers_the_error():
     before, after = grid_trainer.tune_synthesis(model, image, steps=20)
     assert after >= before
     assert all(torch.equal(a, b) for a, b in zip(latents, model.latents, strict=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hidden=st.integers(1, 63),
+    latents_bound=st.sampled_from([1, latents.LATENT_MAX, 3 * latents.LATENT_MAX]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_context_model_in_float64_equals_int64_arithmetic(hidden, latents_bound, seed):
+    """The decoder's context products run on float64 BLAS; with weights at the format's
+    bound and latents beyond their range every sum is an exact integer: the int64 result."""
+    rng = np.random.default_rng(seed)
+    bound = latents.CONTEXT_MAX_INT
+    levels = 3
+    weights = [
+        rng.integers(-bound, bound + 1, size=(levels, 2)),
+        rng.integers(-bound, bound + 1, size=(hidden, latents.FEATURES)),
+        rng.integers(-bound, bound + 1, size=hidden),
+        rng.integers(-bound, bound + 1, size=(2, hidden)),
+        rng.integers(-bound, bound + 1, size=2),
+    ]
+    weights[1][0, :] = bound  # the extreme: one unit summing the largest products
+    feats = torch.from_numpy(
+        rng.integers(-latents_bound, latents_bound + 1, size=(500, latents.FEATURES))
+    )
+    feats[0] = latents_bound
+    w1, b1, w2, b2 = (torch.from_numpy(w.astype(np.int64).reshape(-1)) for w in weights[1:])
+    acc = feats @ w1.reshape(hidden, latents.FEATURES).t() + b1
+    acc = torch.relu(acc) @ w2.reshape(2, hidden).t()
+    expected = torch.from_numpy(weights[0].reshape(-1, 2))[1] + (acc >> latents.FIXED_BITS) + b2
+    assert torch.equal(latents._int_outputs(weights, feats, 1), expected)

@@ -197,3 +197,19 @@ def test_run_sweep_api_on_a_stereo_clip(tmp_path):
     config = SweepConfig(targets=(64.0,), codecs=("siren",), steps=2, threads=1, audio=True)
     summary = run_sweep([path], tmp_path / "rd", config, log=lambda _: None)
     assert summary["clips"] == ["st.flac"] and len(summary["results"]["siren"]["kbps"]) == 1
+
+
+def test_codec_steps_set_each_family_apart():
+    from kancoin.rd.sweep import parse_codec_steps
+
+    pairs = parse_codec_steps("siren=300, grid1d=600")
+    assert pairs == (("siren", 300), ("grid1d", 600))
+    config = SweepConfig(
+        targets=(32.0,), codecs=("siren", "grid1d", "mp3"), steps=50, codec_steps=pairs, audio=True
+    )
+    steps = {codec.name: getattr(codec, "steps", None) for codec in config.build_codecs()}
+    assert steps == {"siren": 300, "grid1d": 600, "mp3": None}
+    with pytest.raises(UsageError, match="CODEC=STEPS"):
+        parse_codec_steps("siren:300")
+    with pytest.raises(UsageError, match="at least 1"):
+        SweepConfig(targets=(32.0,), codec_steps=(("siren", 0),), audio=True)
