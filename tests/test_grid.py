@@ -323,7 +323,7 @@ def test_warm_start_codes_the_image_before_any_full_resolution_step():
     image = torch.from_numpy(smooth_image(32, 48, seed=5))
     spec = GridSpec(in_features=2, out_features=3, height=32, width=48, levels=4)
     model = spec.build()
-    grid_trainer._warm_start(model, image, grid_trainer.GridFitConfig(steps=1, warm_steps=60))
+    grid_trainer._warm_start(model, image, grid_trainer.GridFitConfig(steps=1, warm_steps=60), None)
     assert not model.latents[0].any()  # the finest level is new: it starts at zero
     assert all(level.any() for level in model.latents[1:])
     with torch.no_grad():
@@ -377,3 +377,19 @@ def test_context_model_in_float64_equals_int64_arithmetic(hidden, latents_bound,
     acc = torch.relu(acc) @ w2.reshape(2, hidden).t()
     expected = torch.from_numpy(weights[0].reshape(-1, 2))[1] + (acc >> latents.FIXED_BITS) + b2
     assert torch.equal(latents._int_outputs(weights, feats, 1), expected)
+
+
+def test_progress_covers_the_warm_start_and_the_fit_in_one_rising_share():
+    """A fit's progress starts with its half-resolution warm start, so the time estimate
+    made from the first reports is not inflated by a warm start it did not count."""
+    from kancoin.fit import grid_trainer
+
+    image = torch.from_numpy(smooth_image(32, 48, seed=7))
+    spec = GridSpec(in_features=2, out_features=3, height=32, width=48, levels=4)
+    config = grid_trainer.GridFitConfig(steps=100, warm_steps=100)
+    shares = []
+    grid_trainer.fit_grid(spec.build(), image, config, progress=lambda *a: shares.append(a[1]))
+    assert shares == sorted(shares) and shares[-1] == pytest.approx(1.0)
+    warm_share = grid_trainer.WARM_STEP_COST * 100 / (grid_trainer.WARM_STEP_COST * 100 + 100)
+    assert shares[0] < warm_share < shares[-1]
+    assert any(s == pytest.approx(warm_share) for s in shares)  # the warm start's end

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import torch
 
@@ -65,6 +66,7 @@ class GridFitResult:
 ProgressFn = Callable[[int, float, float, float], None]
 
 
+WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents
 CONTROL_EVERY = 10  # steps between measurements of the rounded latents' rate
 BUDGET_PROBE_STEPS = 5  # steps timed before a time budget sets the step count
 
@@ -113,8 +115,17 @@ def fit_grid(
     height, width, channels = image.shape
     pixels = height * width
     targets = image.reshape(-1, channels)
-    if config.warm_steps and model.spec.levels > 1 and min(height, width) >= 4:
-        _warm_start(model, image, config)
+    warming = bool(config.warm_steps) and model.spec.levels > 1 and min(height, width) >= 4
+    # progress over the whole fit: a half-resolution step does about a quarter of the work
+    warm_work = WARM_STEP_COST * config.warm_steps if warming else 0.0
+    whole = warm_work + config.steps
+
+    def report(share: float, before: float, step: int, done: float, psnr, elapsed) -> None:
+        progress(step, (before + done * share) / whole, psnr, elapsed)
+
+    if warming:
+        warm_report = None if progress is None else partial(report, warm_work, 0.0)
+        _warm_start(model, image, config, warm_report)
     else:
         model.init_output(targets.mean(dim=0))  # the first steps then learn detail
     loop_started = time.perf_counter()
@@ -189,7 +200,7 @@ def fit_grid(
             psnr = psnr_from_mse(mse_value)
             history.append((step, round(elapsed, 2), round(psnr, 3), round(bpp_value, 4)))
             if progress is not None:
-                progress(step, step / plan.steps, psnr, elapsed)
+                report(config.steps, warm_work, step, step / plan.steps, psnr, elapsed)
         if config.time_budget is not None and step == BUDGET_PROBE_STEPS:
             # a time budget shortens the whole schedule (phases included), once measured
             warm = loop_started - started  # the warm start's share of the budget is spent
@@ -208,7 +219,9 @@ def fit_grid(
     )
 
 
-def _warm_start(model: GridModel, image: torch.Tensor, config: GridFitConfig) -> None:
+def _warm_start(
+    model: GridModel, image: torch.Tensor, config: GridFitConfig, progress: ProgressFn | None
+) -> None:
     """Train the model's coarser levels on the image at half resolution, then move them in.
 
     Level l of a grid for the half-size image has the size of level l + 1 of the full one
@@ -238,6 +251,7 @@ def _warm_start(model: GridModel, image: torch.Tensor, config: GridFitConfig) ->
             target_bpp=None,
             time_budget=None,
         ),
+        progress,
     )
     with torch.no_grad():
         for level, y in enumerate(coarse.latents):
