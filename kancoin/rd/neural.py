@@ -94,25 +94,7 @@ class KancoinCodec(Codec):
         }
 
     def run(self, image: np.ndarray, target_bpp: float, stream: Path) -> CodecRun:
-        started, cpu_started = time.perf_counter(), time.process_time()
-        try:
-            result = kancoin.encode(
-                image,
-                stream,
-                force=True,
-                bpp=target_bpp,
-                model=self.model,
-                preset=self.preset,
-                steps=self.steps,
-                time_budget=self.time_budget,
-                seed=self.seed,
-                device=self.device,
-                threads=self.threads,
-            )
-        except RateError as exc:
-            raise CodecError(str(exc)) from None
-        encode_seconds = time.perf_counter() - started
-        encode_cpu_seconds = time.process_time() - cpu_started  # this process, all threads
+        result, encode_seconds, encode_cpu_seconds = self._encode(image, stream, bpp=target_bpp)
         started = time.perf_counter()
         decoded = kancoin.decode(stream, device=self.device)
         decode_seconds = time.perf_counter() - started
@@ -126,25 +108,9 @@ class KancoinCodec(Codec):
     def run_audio(
         self, samples: np.ndarray, sample_rate: int, target_kbps: float, stream: Path
     ) -> CodecRun:
-        started = time.perf_counter()
-        try:
-            result = kancoin.encode(
-                samples,
-                stream,
-                force=True,
-                sample_rate=sample_rate,
-                kbps=target_kbps,
-                model=self.model,
-                preset=self.preset,
-                steps=self.steps,
-                time_budget=self.time_budget,
-                seed=self.seed,
-                device=self.device,
-                threads=self.threads,
-            )
-        except RateError as exc:
-            raise CodecError(str(exc)) from None
-        encode_seconds = time.perf_counter() - started
+        result, encode_seconds, _ = self._encode(
+            samples, stream, sample_rate=sample_rate, kbps=target_kbps
+        )
         started = time.perf_counter()
         decoded = kancoin.decode(stream, device=self.device)
         decode_seconds = time.perf_counter() - started
@@ -155,6 +121,27 @@ class KancoinCodec(Codec):
             decode_seconds=decode_seconds,
             choice=_choice(result) | {"segment_frames": info.segment_frames},
         )
+
+    def _encode(self, signal: np.ndarray, stream: Path, **rate):
+        """kancoin.encode with this codec's settings: (result, wall s, CPU s of this process)."""
+        started, cpu_started = time.perf_counter(), time.process_time()
+        try:
+            result = kancoin.encode(
+                signal,
+                stream,
+                force=True,
+                model=self.model,
+                preset=self.preset,
+                steps=self.steps,
+                time_budget=self.time_budget,
+                seed=self.seed,
+                device=self.device,
+                threads=self.threads,
+                **rate,
+            )
+        except RateError as exc:
+            raise CodecError(str(exc)) from None
+        return result, time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def _choice(result) -> dict:
