@@ -25,8 +25,6 @@ from kancoin.models.base import HeaderField
 from kancoin.models.kan import TRAIN_MEMORY_BYTES, KanSpec
 
 if TYPE_CHECKING:
-    import torch
-
     from kancoin.models.kan import Basis
     from kancoin.models.network import CodedModel
 
@@ -45,27 +43,20 @@ class KanBasisSpec(KanSpec):
 
     header_fields: ClassVar[tuple[HeaderField, ...]] = HEADER_FIELDS
     label: ClassVar[str] = ""
+    # the basis (kancoin.models.nets.kan_bases.BASES); its constant function is the first
+    # basis (T_0, the Fourier 1), or the sum of all of them where `constant_is_sum`
+    basis_name: ClassVar[str] = ""
+    constant_is_sum: ClassVar[bool] = False
 
     def build(self) -> CodedModel:
         from kancoin.models.nets.kan_bases import BasisKan
 
         return BasisKan(self)
 
-    def expand(self, x: torch.Tensor, grid_size: int) -> torch.Tensor:
-        raise NotImplementedError
-
-    def constant(self, num_bases: int) -> torch.Tensor:
-        """Coefficients whose combination of the bases is (about) constant: the first
-        basis (T_0, the Fourier 1); RbfKanSpec overrides it with all the bumps."""
-        import torch
-
-        return torch.nn.functional.one_hot(torch.tensor(0), num_bases).float()
-
     def basis(self, grid_size: int) -> Basis:
-        def expand(x: torch.Tensor) -> torch.Tensor:
-            return self.expand(x, grid_size)
+        from kancoin.models.nets.kan_bases import basis_expansion
 
-        return expand
+        return basis_expansion(self.basis_name, grid_size, self.grid_range)
 
     def train_chunk(self) -> int:
         """Coordinates per backward pass: every basis value of every input is kept, with
@@ -87,17 +78,13 @@ class ChebyshevKanSpec(KanBasisSpec):
     model_id: ClassVar[int] = 11
     name: ClassVar[str] = "kan-cheby"
     label: ClassVar[str] = "degree"
+    basis_name: ClassVar[str] = "chebyshev"
 
     grid_size: int = 8
     input_grid_size: int = 64
 
     def num_bases(self, grid_size: int) -> int:
         return grid_size + 1
-
-    def expand(self, x: torch.Tensor, grid_size: int) -> torch.Tensor:
-        from kancoin.models.nets.kan_bases import chebyshev_bases
-
-        return chebyshev_bases(x, grid_size, self.grid_range)
 
     def spline_init(self, in_dim: int, num_bases: int) -> float:
         return 1.0 / (in_dim * num_bases)
@@ -108,6 +95,8 @@ class RbfKanSpec(KanBasisSpec):
     model_id: ClassVar[int] = 12
     name: ClassVar[str] = "kan-rbf"
     label: ClassVar[str] = "centres"
+    basis_name: ClassVar[str] = "rbf"
+    constant_is_sum: ClassVar[bool] = True
 
     grid_size: int = 8
     input_grid_size: int = 64
@@ -115,33 +104,19 @@ class RbfKanSpec(KanBasisSpec):
     def num_bases(self, grid_size: int) -> int:
         return grid_size
 
-    def expand(self, x: torch.Tensor, grid_size: int) -> torch.Tensor:
-        from kancoin.models.nets.kan_bases import rbf_bases
-
-        return rbf_bases(x, grid_size, self.grid_range)
-
-    def constant(self, num_bases: int) -> torch.Tensor:
-        import torch
-
-        return torch.ones(num_bases)
-
 
 @dataclass(frozen=True)
 class FourierKanSpec(KanBasisSpec):
     model_id: ClassVar[int] = 13
     name: ClassVar[str] = "kan-fourier"
     label: ClassVar[str] = "frequencies"
+    basis_name: ClassVar[str] = "fourier"
 
     grid_size: int = 4
     input_grid_size: int = 32
 
     def num_bases(self, grid_size: int) -> int:
         return 2 * grid_size + 1
-
-    def expand(self, x: torch.Tensor, grid_size: int) -> torch.Tensor:
-        from kancoin.models.nets.kan_bases import fourier_bases
-
-        return fourier_bases(x, grid_size, self.grid_range)
 
     def spline_init(self, in_dim: int, num_bases: int) -> float:
         return 1.0 / math.sqrt(in_dim * (num_bases - 1) / 2)

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from kancoin.models.nets.kan import Kan
+from kancoin.models.nets.kan import Basis, Kan
 
 
 def chebyshev_bases(x: torch.Tensor, degree: int, grid_range: float) -> torch.Tensor:
@@ -34,6 +34,19 @@ def fourier_bases(x: torch.Tensor, frequencies: int, grid_range: float) -> torch
     return torch.cat([torch.ones_like(x).unsqueeze(-1), torch.cos(angles), torch.sin(angles)], -1)
 
 
+BASES = {"chebyshev": chebyshev_bases, "rbf": rbf_bases, "fourier": fourier_bases}
+
+
+def basis_expansion(name: str, grid_size: int, grid_range: float) -> Basis:
+    """The basis `name` of a layer with this grid size, as KANLinear calls it."""
+    function = BASES[name]
+
+    def expand(x: torch.Tensor) -> torch.Tensor:
+        return function(x, grid_size, grid_range)
+
+    return expand
+
+
 class BasisKan(Kan):
     @torch.no_grad()
     def init_output(self, mean: torch.Tensor) -> None:
@@ -45,7 +58,12 @@ class BasisKan(Kan):
         axes = torch.meshgrid(*[axis] * self.spec.in_features, indexing="ij")
         grid = torch.stack(axes, dim=-1).reshape(-1, self.spec.in_features)
         before = self(grid).mean(dim=0)
-        constant = self.spec.constant(layer.spline_weight.shape[-1]).to(layer.spline_weight)
+        count = layer.spline_weight.shape[-1]
+        if self.spec.constant_is_sum:
+            constant = torch.ones(count)
+        else:
+            constant = torch.nn.functional.one_hot(torch.tensor(0), count).float()
+        constant = constant.to(layer.spline_weight)
         unit = layer.spline_scaler.sign().unsqueeze(-1) * constant
         layer.spline_weight.add_(unit)
         response = self(grid).mean(dim=0) - before
