@@ -32,7 +32,8 @@ CLIPS = {
 # name -> (Grid1DSpec changes, GridFitConfig changes over the codec's own). The codec's
 # defaults were the image grid's when the first rows of docs/AUDIO.md's table ran: those
 # rows name the fit fields they changed, and "base" then meant lr_latents 0.05,
-# lambda_range 4, ste_share 0.15 (since: grid1d_codec.FIT_CHANGES).
+# lambda_range 4, ste_share 0.15 (since: grid1d_codec.FIT_CHANGES); until the rate-use
+# study, soft rounding without a warm start ("softround" now).
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
     "factorized": ({"context_hidden": 0}, {}),
@@ -69,6 +70,25 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "lr-lat0.3-wide": ({"hidden": 24}, {"lr_latents": 0.3}),
     "lr-lat0.3-l10": ({"levels": 10}, {"lr_latents": 0.3}),
     "lr-lat0.3-net": ({}, {"lr_latents": 0.3, "lr_networks": 0.003}),
+    # the rate-use study (docs/AUDIO.md, "Why the grid left its budget unused")
+    "step0.5": ({}, {"latent_step": 0.5}),  # latents' lr doubled with it (integer units)
+    "step0.5-lr0.5": ({}, {"latent_step": 0.5, "lr_latents": 0.5}),
+    "step0.25": ({}, {"latent_step": 0.25}),
+    "lr1-range2": ({}, {"lr_latents": 1.0, "lambda_range": 2.0}),
+    "lr0.7": ({}, {"lr_latents": 0.7}),
+    "noise": ({}, {"quantizer": "noise"}),
+    "t-end0.2": ({}, {"temperature": (0.3, 0.2)}),
+    "warm250": ({}, {"warm_steps": 250}),
+    "warm500": ({}, {"warm_steps": 500}),
+    "warm500-noise": ({}, {"warm_steps": 500, "quantizer": "noise"}),
+    "warm500-t0.2": ({}, {"warm_steps": 500, "temperature": (0.3, 0.2)}),
+    "warm300-noise": ({}, {"warm_steps": 300, "quantizer": "noise"}),
+    "warm500-noise-ste": ({}, {"warm_steps": 500, "quantizer": "noise", "ste_share": 0.15}),
+    # the recipe before the rate-use study: soft rounding, no warm start
+    "softround": ({}, {"quantizer": "softround", "warm_steps": 0}),
+    "lam0.1": ({}, {"lam_factor": 0.1}),
+    "rescale": ({}, {"rescale_below": 0.9}),
+    "warm500-rescale": ({}, {"warm_steps": 500, "rescale_below": 0.9}),
 }
 
 

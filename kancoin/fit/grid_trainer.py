@@ -31,6 +31,15 @@ class GridFitConfig:
     lr_latents: float = 0.1  # level 0; coarser levels faster (latent_gain), docs/GRID.md
     lr_networks: float = 0.01
     latent_gain: float = 1.41  # level l learns at lr_latents x latent_gain^l (C3: 2)
+    # the synthesis reads latent_step x the latents: below 1, the integers the file holds
+    # are finer steps of the same field (the writer folds the step into the first layer)
+    latent_step: float = 1.0
+    # while the rounded latents' rate stays below rescale_below x the target, every rate
+    # measurement divides the step by rescale_factor and multiplies the latents by it (the
+    # same field, finer integers): the scale a step below 1 needs, which Adam does not find
+    # on its own (docs/AUDIO.md). 0: never.
+    rescale_below: float = 0.0
+    rescale_factor: float = 2 ** (1 / 8)
     lam: float = 0.005  # initial lambda (MSE units per bit per pixel)
     target_bpp: float | None = None  # latents' bits per pixel to steer lambda to
     quantizer: str = "softround"  # the training proxy before the straight-through phase
@@ -60,13 +69,14 @@ class GridFitResult:
     lam: float
     psnr: float  # of the last step's proxy reconstruction
     bpp: float  # latents' estimated bits per pixel at the last step
-    history: list = field(default_factory=list)  # (step, seconds, psnr, bpp, lambda)
+    history: list = field(default_factory=list)  # (step, seconds, psnr, bpp, lambda, hard bpp)
+    latent_step: float = 1.0  # what the synthesis reads the latents at, to fold into it
 
 
 ProgressFn = Callable[[int, float, float, float], None]
 
 
-WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents
+WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents (1-D: half)
 CONTROL_EVERY = 10  # steps between measurements of the rounded latents' rate
 BUDGET_PROBE_STEPS = 5  # steps timed before a time budget sets the step count
 
@@ -115,9 +125,15 @@ def fit_grid(
     height, width, channels = image.shape
     pixels = height * width
     targets = image.reshape(-1, channels)
-    warming = bool(config.warm_steps) and model.spec.levels > 1 and min(height, width) >= 4
+    one_d = model.spec.time_axis_only
+    warming = (
+        bool(config.warm_steps)
+        and model.spec.levels > 1
+        and min(width, width if one_d else height) >= 4
+    )
     # progress over the whole fit: a half-resolution step does about a quarter of the work
-    warm_work = WARM_STEP_COST * config.warm_steps if warming else 0.0
+    warm_cost = 2 * WARM_STEP_COST if one_d else WARM_STEP_COST
+    warm_work = warm_cost * config.warm_steps if warming else 0.0
     whole = warm_work + config.steps
 
     def report(share: float, before: float, step: int, done: float, psnr, elapsed) -> None:
@@ -147,6 +163,7 @@ def fit_grid(
     log_lam = math.log(config.lam)
     history: list = []
     mse_value, bpp_value, step, hard_bpp = 1.0, 0.0, 0, 0.0
+    latent_step = config.latent_step
     while step < plan.steps:
         step += 1
         hard = step > plan.hard_from
@@ -165,9 +182,8 @@ def fit_grid(
             y.detach() if i < frozen else proxy(y, config.quantizer, temperature, hard, noise_std)
             for i, y in enumerate(model.latents)
         ]
-        features = (
-            model.upsample_full(levels, zero=frozen) if frozen else model.upsample_full(levels)
-        )
+        seen = levels if latent_step == 1.0 else [latent_step * y for y in levels]
+        features = model.upsample_full(seen, zero=frozen) if frozen else model.upsample_full(seen)
         if config.batch_fraction < 1.0:
             count = max(1, round(config.batch_fraction * pixels))
             chosen = torch.randint(0, pixels, (count,))
@@ -193,12 +209,24 @@ def fit_grid(
                     rounded = [torch.round(y)[0, 0] for y in model.latents]
                     bits = model.context.bits(rounded, start=frozen)
                     hard_bpp = float(torch.stack(bits).sum()) / pixels
+                if hard_bpp < config.rescale_below * config.target_bpp:
+                    _rescale(model, optimizer, config.rescale_factor)
+                    latent_step /= config.rescale_factor
             gap = max(-0.5, min(0.5, hard_bpp / config.target_bpp - 1))
             log_lam += plan.gain * gap
         elapsed = time.perf_counter() - started
         if step % 25 == 0 or step == plan.steps:
             psnr = psnr_from_mse(mse_value)
-            history.append((step, round(elapsed, 2), round(psnr, 3), round(bpp_value, 4)))
+            history.append(
+                (
+                    step,
+                    round(elapsed, 2),
+                    round(psnr, 3),
+                    round(bpp_value, 4),
+                    math.exp(log_lam),
+                    round(hard_bpp, 4),
+                )
+            )
             if progress is not None:
                 report(config.steps, warm_work, step, step / plan.steps, psnr, elapsed)
         if config.time_budget is not None and step == BUDGET_PROBE_STEPS:
@@ -216,7 +244,19 @@ def fit_grid(
         psnr=psnr_from_mse(mse_value),
         bpp=bpp_value,
         history=history,
+        latent_step=latent_step,
     )
+
+
+@torch.no_grad()
+def _rescale(model: GridModel, optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """Latents x factor (and Adam's moments with them): finer integers for one field."""
+    for y in model.latents:
+        y.mul_(factor).clamp_(-LATENT_MAX - 0.49, LATENT_MAX + 0.49)
+        state = optimizer.state.get(y)
+        if state:
+            state["exp_avg"].mul_(factor)
+            state["exp_avg_sq"].mul_(factor * factor)
 
 
 def _warm_start(
@@ -228,14 +268,19 @@ def _warm_start(
     and, with align_corners=False, the same continuous field: the half-resolution model's
     latents, synthesis (shifted by one input) and context model carry over as they are; the
     finest level starts at zero, its synthesis column at its random start. Lambda is a
-    quarter of the full one: a half-resolution pixel stands for four.
+    quarter of the full one: a half-resolution pixel stands for four. A grid on the time
+    axis only (spec.time_axis_only: one row) halves the width alone.
     """
     spec = model.spec
     height, width, _ = image.shape
+    one_d = spec.time_axis_only
     padded = torch.nn.functional.pad(
-        image.permute(2, 0, 1)[None], (0, width % 2, 0, height % 2), mode="replicate"
+        image.permute(2, 0, 1)[None],
+        (0, width % 2, 0, 0 if one_d else height % 2),
+        mode="replicate",
     )
-    half = torch.nn.functional.avg_pool2d(padded, 2)[0].permute(1, 2, 0).contiguous()
+    kernel = (1, 2) if one_d else 2
+    half = torch.nn.functional.avg_pool2d(padded, kernel)[0].permute(1, 2, 0).contiguous()
     small = spec.replace(height=half.shape[0], width=half.shape[1], levels=spec.levels - 1)
     coarse = small.build().to(image.device)
     fit_grid(
@@ -247,7 +292,7 @@ def _warm_start(
             warm_steps=config.warm_steps if config.warm_depth > 1 else 0,
             warm_depth=config.warm_depth - 1,
             freeze_finest=False,
-            lam=config.lam / 4,
+            lam=config.lam / (2 if one_d else 4),
             target_bpp=None,
             time_budget=None,
         ),
