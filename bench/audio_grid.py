@@ -71,9 +71,6 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "lr-lat0.3-l10": ({"levels": 10}, {"lr_latents": 0.3}),
     "lr-lat0.3-net": ({}, {"lr_latents": 0.3, "lr_networks": 0.003}),
     # the rate-use study (docs/AUDIO.md, "Why the grid left its budget unused")
-    "step0.5": ({}, {"latent_step": 0.5}),  # latents' lr doubled with it (integer units)
-    "step0.5-lr0.5": ({}, {"latent_step": 0.5, "lr_latents": 0.5}),
-    "step0.25": ({}, {"latent_step": 0.25}),
     "lr1-range2": ({}, {"lr_latents": 1.0, "lambda_range": 2.0}),
     "lr0.7": ({}, {"lr_latents": 0.7}),
     "noise": ({}, {"quantizer": "noise"}),
@@ -86,9 +83,6 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "warm500-noise-ste": ({}, {"warm_steps": 500, "quantizer": "noise", "ste_share": 0.15}),
     # the recipe before the rate-use study: soft rounding, no warm start
     "softround": ({}, {"quantizer": "softround", "warm_steps": 0}),
-    "lam0.1": ({}, {"lam_factor": 0.1}),
-    "rescale": ({}, {"rescale_below": 0.9}),
-    "warm500-rescale": ({}, {"warm_steps": 500, "rescale_below": 0.9}),
 }
 
 

@@ -14,7 +14,7 @@ import torch
 
 from kancoin import audio, bitstream, grid_codec
 from kancoin.errors import InputError, RateError, UsageError
-from kancoin.fit.grid_trainer import GridFitConfig, fit_grid, tune_synthesis
+from kancoin.fit.grid_trainer import GridFitConfig, fit_grid
 from kancoin.grid_codec import GridEncoding, load_models, payload_report
 from kancoin.models.grid1d import Grid1DSpec
 from kancoin.signals import psnr_from_mse
@@ -42,8 +42,6 @@ FIT_CHANGES = {"latent_gain": 1.0, "lambda_range": 8.0, "ste_share": 0.0, "quant
 WARM_SHARE = 0.5
 LR_LATENTS_PER_BIT = 0.25  # per bit per sample of budget
 LR_LATENTS_RANGE = (0.05, 0.5)
-LAMBDA_FACTOR = 1.0  # x the image grid's first lambda for the same latent rate
-TUNE_STEPS = 0  # synthesis fine-tuning on the written latents (the image grid's last phase)
 
 __all__ = ["encode", "load_models", "payload_report"]
 
@@ -98,34 +96,16 @@ def encode(
         seed=training.seed,
     )
     fit_config = replace(fit_config, warm_steps=round(WARM_SHARE * fit_config.steps))
-    fit_changes = dict(fit_changes or {})
-    tune_steps = fit_changes.pop("tune_steps", TUNE_STEPS)  # not GridFitConfig fields
-    lam_factor = fit_changes.pop("lam_factor", LAMBDA_FACTOR)
-    fit_config = replace(fit_config, lam=lam_factor * fit_config.lam)
-    fit_config = replace(fit_config, **(FIT_CHANGES | fit_changes))
-    if "lr_latents" not in fit_changes:
-        # in the synthesis' units the latents move at latent_lr whatever their step
-        lr = latent_lr(budget, info.frames) / fit_config.latent_step
-        fit_config = replace(fit_config, lr_latents=lr)
+    fit_config = replace(
+        fit_config,
+        **(FIT_CHANGES | {"lr_latents": latent_lr(budget, info.frames)} | (fit_changes or {})),
+    )
     clip = torch.from_numpy(audio.to_unit(kind.samples)).to(device)[None]  # (1, frames, ch)
     fit = fit_grid(model, clip, fit_config, progress=progress)
     with torch.no_grad():
-        model.synthesis[0].weight.mul_(fit.latent_step)  # latents now as the file's
         rounded = [torch.round(y.detach()) for y in model.latents]
         psnr_float = grid_codec._psnr(model, rounded, clip)
     data, payload, quantized, step_index = _write_best(model, info, clip, budget, fit.lam)
-    if tune_steps:
-        # the model holds the file's integers: tune the synthesis to them, write again
-        state = {k: v.clone() for k, v in model.state_dict().items()}
-        tune_synthesis(model, clip, tune_steps, grid_codec.TUNE_LR)
-        tuned = grid_codec._write_within(
-            model, info, clip, budget, fit.lam, SYNTHESIS_STEPS, finest=0
-        )
-        if tuned[2] > quantized:
-            data, payload, quantized, again = tuned
-            step_index += again
-        else:
-            model.load_state_dict(state)
     return GridEncoding(data, payload, psnr_float, quantized, fit, step_index)
 
 

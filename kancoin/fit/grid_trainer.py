@@ -31,15 +31,6 @@ class GridFitConfig:
     lr_latents: float = 0.1  # level 0; coarser levels faster (latent_gain), docs/GRID.md
     lr_networks: float = 0.01
     latent_gain: float = 1.41  # level l learns at lr_latents x latent_gain^l (C3: 2)
-    # the synthesis reads latent_step x the latents: below 1, the integers the file holds
-    # are finer steps of the same field (the writer folds the step into the first layer)
-    latent_step: float = 1.0
-    # while the rounded latents' rate stays below rescale_below x the target, every rate
-    # measurement divides the step by rescale_factor and multiplies the latents by it (the
-    # same field, finer integers): the scale a step below 1 needs, which Adam does not find
-    # on its own (docs/AUDIO.md). 0: never.
-    rescale_below: float = 0.0
-    rescale_factor: float = 2 ** (1 / 8)
     lam: float = 0.005  # initial lambda (MSE units per bit per pixel)
     target_bpp: float | None = None  # latents' bits per pixel to steer lambda to
     quantizer: str = "softround"  # the training proxy before the straight-through phase
@@ -70,7 +61,6 @@ class GridFitResult:
     psnr: float  # of the last step's proxy reconstruction
     bpp: float  # latents' estimated bits per pixel at the last step
     history: list = field(default_factory=list)  # (step, seconds, psnr, bpp, lambda, hard bpp)
-    latent_step: float = 1.0  # what the synthesis reads the latents at, to fold into it
 
 
 ProgressFn = Callable[[int, float, float, float], None]
@@ -163,7 +153,6 @@ def fit_grid(
     log_lam = math.log(config.lam)
     history: list = []
     mse_value, bpp_value, step, hard_bpp = 1.0, 0.0, 0, 0.0
-    latent_step = config.latent_step
     while step < plan.steps:
         step += 1
         hard = step > plan.hard_from
@@ -182,8 +171,9 @@ def fit_grid(
             y.detach() if i < frozen else proxy(y, config.quantizer, temperature, hard, noise_std)
             for i, y in enumerate(model.latents)
         ]
-        seen = levels if latent_step == 1.0 else [latent_step * y for y in levels]
-        features = model.upsample_full(seen, zero=frozen) if frozen else model.upsample_full(seen)
+        features = (
+            model.upsample_full(levels, zero=frozen) if frozen else model.upsample_full(levels)
+        )
         if config.batch_fraction < 1.0:
             count = max(1, round(config.batch_fraction * pixels))
             chosen = torch.randint(0, pixels, (count,))
@@ -209,9 +199,6 @@ def fit_grid(
                     rounded = [torch.round(y)[0, 0] for y in model.latents]
                     bits = model.context.bits(rounded, start=frozen)
                     hard_bpp = float(torch.stack(bits).sum()) / pixels
-                if hard_bpp < config.rescale_below * config.target_bpp:
-                    _rescale(model, optimizer, config.rescale_factor)
-                    latent_step /= config.rescale_factor
             gap = max(-0.5, min(0.5, hard_bpp / config.target_bpp - 1))
             log_lam += plan.gain * gap
         elapsed = time.perf_counter() - started
@@ -244,19 +231,7 @@ def fit_grid(
         psnr=psnr_from_mse(mse_value),
         bpp=bpp_value,
         history=history,
-        latent_step=latent_step,
     )
-
-
-@torch.no_grad()
-def _rescale(model: GridModel, optimizer: torch.optim.Optimizer, factor: float) -> None:
-    """Latents x factor (and Adam's moments with them): finer integers for one field."""
-    for y in model.latents:
-        y.mul_(factor).clamp_(-LATENT_MAX - 0.49, LATENT_MAX + 0.49)
-        state = optimizer.state.get(y)
-        if state:
-            state["exp_avg"].mul_(factor)
-            state["exp_avg_sq"].mul_(factor * factor)
 
 
 def _warm_start(
