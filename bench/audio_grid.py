@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from kancoin import adapters, decoder, grid1d_codec
+from kancoin import adapters, bitstream, decoder, grid1d_codec
 from kancoin.audio import load_audio
 from kancoin.config import EncodeConfig
 
@@ -86,7 +86,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
 }
 
 
-def run(clip: str, seconds: float, kbps: float, steps: int, variant: str) -> dict:
+def run(clip: str, seconds: float, kbps: float, steps: int, variant: str, detail=False) -> dict:
     spec_changes, fit_changes = VARIANTS[variant]
     samples, rate = load_audio(AUDIO / CLIPS[clip])
     if seconds:
@@ -105,7 +105,23 @@ def run(clip: str, seconds: float, kbps: float, steps: int, variant: str) -> dic
     )
     metrics = kind.measure(decoder.decode(encoded.data))
     header = decoder.read_file(encoded.data)[0]
-    return {
+    extra = {}
+    if detail:  # where the bits went: the file's latents per level, the fit's rate and lambda
+        model = grid1d_codec.load_models(*bitstream.read(encoded.data), torch.device("cpu"))[0]
+        report = grid1d_codec.payload_report(*bitstream.read(encoded.data))
+        extra["levels"] = [
+            {
+                "latents": y.numel(),
+                "zero_share": round(float((y == 0).float().mean()), 3),
+                "max_abs": int(y.abs().max()),
+                "bits": bits,
+            }
+            for y, bits in zip(model.latents, report["latent_bits_per_level"], strict=True)
+        ]
+        extra["history"] = [  # (step, psnr, lambda, rounded latents' bits per sample)
+            (h[0], h[2], float(f"{h[4]:.3g}"), h[5]) for h in encoded.fit.history[::4]
+        ]
+    return extra | {
         "clip": clip,
         "variant": variant,
         "seconds": seconds or round(len(samples) / rate, 3),
@@ -130,11 +146,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--variants", default="base")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--detail", action="store_true", help="per-level latents, fit history")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for clip in args.clips.split(","):
         for variant in args.variants.split(","):
-            row = run(clip, args.seconds, args.kbps, args.steps, variant)
+            row = run(clip, args.seconds, args.kbps, args.steps, variant, args.detail)
             print(json.dumps(row), flush=True)
 
 
