@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -32,6 +33,8 @@ NETWORK_BITS_GUESS = 9.0  # bits per network parameter before the real ones are 
 RATE_FLOOR = 0.9  # a file uses at least this share of the budget when the loop can
 TUNE_STEPS = 100  # synthesis fine-tuning on the written latents (0: none)
 TUNE_LR = 1e-3
+CALIBRATE_AT: tuple[float, ...] = ()  # shares of the fit where a real write re-aims the rate
+CALIBRATE_AIM = 0.985  # share of the budget a calibrated file aims at
 
 
 @dataclass
@@ -169,6 +172,7 @@ def plan(
         warm_steps=round(WARM_SHARE * steps),
         lam=_initial_lambda(target),
         target_bpp=None if target is None else 0.97 * target,
+        calibrate_at=CALIBRATE_AT if target is not None else (),
         time_budget=training.time_budget,
         seed=training.seed,
     )
@@ -202,7 +206,8 @@ def encode(
     info = kind.info
     model = chosen.spec.build().to(device)
     image = torch.from_numpy(kind.image).to(device)
-    fit = fit_grid(model, image, chosen.fit, progress=progress)
+    calibrate = None if budget is None else partial(_calibrate, info, image, budget)
+    fit = fit_grid(model, image, chosen.fit, progress=progress, calibrate=calibrate)
     with torch.no_grad():
         # float networks on the rounded latents: what quantizing the networks then costs
         psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
@@ -230,6 +235,22 @@ def encode(
         tuned,
         report.get("step1_share", 0.0),
     )
+
+
+def _calibrate(info, image, budget: float, model: GridModel, lam: float, float_bpp: float) -> float:
+    """A new target for the trainer's rate controller, from a real file written now.
+
+    The plan's target guesses the networks' bits (NETWORK_BITS_GUESS per weight, about
+    twice what they take on a crop) and the integer coder's gap to the float model's
+    rate; the file written here measures both, so the target becomes the float rate
+    that would put the file at CALIBRATE_AIM of the budget."""
+    written = _write(model, info, image, 1.0, lam)
+    words = int.from_bytes(written.payload[:4], "little")
+    latent_bits = 8 * (len(written.payload) - 4 - 4 * words)
+    overhead = 8 * len(written.data) - latent_bits
+    pixels = info.height * info.width
+    ratio = float_bpp * pixels / max(1, latent_bits)  # float model's bits per coded bit
+    return max(1e-4, (CALIBRATE_AIM * budget - overhead) * ratio / pixels)
 
 
 def _initial_lambda(target_bpp: float | None) -> float:

@@ -44,6 +44,11 @@ class GridFitConfig:
     warm_steps: int = 0  # steps on the image at half resolution first (a quarter the cost)
     warm_depth: int = 1  # the half-resolution fit warm-starts itself this many times - 1
     freeze_finest: bool = False  # keep the full-resolution level at zero (3/4 of latents)
+    warm_candidates: int = 1  # Cool-chic's warm-up: this many short half-resolution starts,
+    candidate_steps: int = 50  # of this many steps each; the best one goes on
+    resume: bool = False  # the model is trained already: keep its output bias
+    grad_clip: float | None = None  # global norm of all gradients (Cool-chic, C3: 0.1)
+    calibrate_at: tuple[float, ...] = ()  # shares of the steps where the target is re-aimed
     time_budget: float | None = None
     seed: int = 0
 
@@ -64,6 +69,9 @@ class GridFitResult:
 
 
 ProgressFn = Callable[[int, float, float, float], None]
+# (model, lambda, rounded latents' bpp by the float model) -> a new target_bpp: the codec
+# writes a real file and re-aims the controller at what the budget leaves the latents
+CalibrateFn = Callable[[GridModel, float, float], float]
 
 
 WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents
@@ -107,8 +115,11 @@ def fit_grid(
     image: torch.Tensor,
     config: GridFitConfig,
     progress: ProgressFn | None = None,
+    calibrate: CalibrateFn | None = None,
 ) -> GridFitResult:
-    """Train latents, synthesis and context model on an (H, W, C) image in [0, 1]."""
+    """Train latents, synthesis and context model on an (H, W, C) image in [0, 1].
+
+    `calibrate`, with `config.calibrate_at`, re-aims the rate target from a real write."""
     started, cpu_started = time.perf_counter(), time.process_time()
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(config.seed)
@@ -126,7 +137,7 @@ def fit_grid(
     if warming:
         warm_report = None if progress is None else partial(report, warm_work, 0.0)
         _warm_start(model, image, config, warm_report)
-    else:
+    elif not config.resume:
         model.init_output(targets.mean(dim=0))  # the first steps then learn detail
     loop_started = time.perf_counter()
     frozen = 1 if config.freeze_finest and model.spec.levels > 1 else 0
@@ -147,6 +158,8 @@ def fit_grid(
     log_lam = math.log(config.lam)
     history: list = []
     mse_value, bpp_value, step, hard_bpp = 1.0, 0.0, 0, 0.0
+    target_bpp = config.target_bpp
+    calibrations = sorted({round(plan.steps * share) for share in config.calibrate_at})
     while step < plan.steps:
         step += 1
         hard = step > plan.hard_from
@@ -180,20 +193,27 @@ def fit_grid(
         loss = mse + math.exp(log_lam) * bpp
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if config.grad_clip is not None:
+            trained = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
         optimizer.step()
         with torch.no_grad():
             for y in model.latents:
                 y.clamp_(-LATENT_MAX - 0.49, LATENT_MAX + 0.49)
         mse_value, bpp_value = float(mse.detach()), float(bpp.detach())
-        if config.target_bpp is not None and plan.control_from < step <= plan.hard_from:
-            if (step - plan.control_from) % CONTROL_EVERY == 1 or CONTROL_EVERY == 1:
+        if target_bpp is not None and plan.control_from < step <= plan.hard_from:
+            calibrating = calibrate is not None and step in calibrations
+            due = (step - plan.control_from) % CONTROL_EVERY == 1 or CONTROL_EVERY == 1
+            if due or calibrating:
                 # steer on the rate of the rounded latents, the ones the file will hold: the
                 # noisy proxy's rate is far higher (measured 0.27 vs 0.16 bpp on a crop)
                 with torch.no_grad():
                     rounded = [torch.round(y)[0, 0] for y in model.latents]
                     bits = model.context.bits(rounded, start=frozen)
                     hard_bpp = float(torch.stack(bits).sum()) / pixels
-            gap = max(-0.5, min(0.5, hard_bpp / config.target_bpp - 1))
+            if calibrating:
+                target_bpp = calibrate(model, math.exp(log_lam), hard_bpp)
+            gap = max(-0.5, min(0.5, hard_bpp / target_bpp - 1))
             log_lam += plan.gain * gap
         elapsed = time.perf_counter() - started
         if step % 25 == 0 or step == plan.steps:
@@ -237,22 +257,35 @@ def _warm_start(
     )
     half = torch.nn.functional.avg_pool2d(padded, 2)[0].permute(1, 2, 0).contiguous()
     small = spec.replace(height=half.shape[0], width=half.shape[1], levels=spec.levels - 1)
-    coarse = small.build().to(image.device)
-    fit_grid(
-        coarse,
-        half,
-        replace(
-            config,
-            steps=config.warm_steps,
-            warm_steps=config.warm_steps if config.warm_depth > 1 else 0,
-            warm_depth=config.warm_depth - 1,
-            freeze_finest=False,
-            lam=config.lam / 4,
-            target_bpp=None,
-            time_budget=None,
-        ),
-        progress,
+    warm = replace(
+        config,
+        steps=config.warm_steps,
+        warm_steps=config.warm_steps if config.warm_depth > 1 else 0,
+        warm_depth=config.warm_depth - 1,
+        warm_candidates=1,
+        freeze_finest=False,
+        lam=config.lam / 4,
+        target_bpp=None,
+        time_budget=None,
+        calibrate_at=(),
     )
+    coarse = small.build().to(image.device)
+    if config.warm_candidates > 1:
+        # several short starts from different random networks; the lowest loss goes on
+        best = None
+        for candidate in range(config.warm_candidates):
+            if candidate:
+                torch.manual_seed(config.seed + 7919 * candidate)
+                start = small.build().to(image.device)
+            else:
+                start = coarse
+            short = replace(warm, steps=config.candidate_steps, seed=config.seed + candidate)
+            result = fit_grid(start, half, short)
+            loss = 10 ** (-result.psnr / 10) + result.lam * result.bpp
+            if best is None or loss < best[0]:
+                best = (loss, start)
+        coarse, warm = best[1], replace(warm, resume=True)
+    fit_grid(coarse, half, warm, progress)
     with torch.no_grad():
         for level, y in enumerate(coarse.latents):
             model.latents[level + 1].copy_(y)
