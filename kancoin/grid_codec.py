@@ -33,6 +33,7 @@ NETWORK_BITS_GUESS = 9.0  # bits per network parameter before the real ones are 
 RATE_FLOOR = 0.9  # a file uses at least this share of the budget when the loop can
 TUNE_STEPS = 100  # synthesis fine-tuning on the written latents (0: none)
 TUNE_LR = 1e-3
+FILL = "budget"  # a step-1 file under RATE_FLOOR: re-quantize to fill the budget (or "floor")
 CALIBRATE_AT: tuple[float, ...] = ()  # shares of the fit where a real write re-aims the rate
 CALIBRATE_AIM = 0.985  # share of the budget a calibrated file aims at
 
@@ -72,6 +73,7 @@ class GridPlan:
     latent_bpp: float | None  # the latents' share of the budget, bits per pixel
     fit: GridFitConfig
     tune_steps: int  # synthesis fine-tuning on the written latents
+    fill: str  # under the floor: "floor" (the least re-quantization) or "budget" (all of it)
     threads: int | None
     seed: int
 
@@ -144,7 +146,7 @@ def plan(
     """The spec, rate target and schedule of a grid encode of `kind` (an ImageKind).
 
     spec_changes / fit_changes override GridSpec / GridFitConfig fields (bench/grid.py);
-    fit_changes may also hold tune_steps."""
+    fit_changes may also hold tune_steps and fill (not GridFitConfig fields)."""
     info = kind.info
     if getattr(info, "height", None) is None:
         raise UsageError("--model grid codes images only")
@@ -177,7 +179,10 @@ def plan(
         seed=training.seed,
     )
     fit_changes = dict(fit_changes or {})
-    tune_steps = fit_changes.pop("tune_steps", TUNE_STEPS)  # not a GridFitConfig field
+    tune_steps = fit_changes.pop("tune_steps", TUNE_STEPS)  # not GridFitConfig fields
+    fill = fit_changes.pop("fill", FILL)
+    if fill not in ("floor", "budget"):
+        raise UsageError(f"fill must be 'floor' or 'budget', not {fill!r}")
     threads = config.runtime.threads
     return GridPlan(
         signal=info,
@@ -186,6 +191,7 @@ def plan(
         latent_bpp=target,
         fit=replace(fit_config, **fit_changes),
         tune_steps=tune_steps,
+        fill=fill,
         threads=threads if threads is not None else kind.default_threads,
         seed=training.seed,
     )
@@ -213,7 +219,7 @@ def encode(
         psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
     report: dict = {}
     data, payload, quantized, step_index = _write_within(
-        model, info, image, budget, fit.lam, report=report
+        model, info, image, budget, fit.lam, report=report, fill=chosen.fill
     )
     written, tuned = quantized, psnr_float
     if chosen.tune_steps:
@@ -289,13 +295,17 @@ def _write_within(
     *,
     finest=LATENT_STEP_RANGE[0],
     report: dict | None = None,
+    fill: str = "budget",
 ):
     """Write at latent step 1; when over the budget (or well under), bisect the step.
 
     `synthesis_steps`: the synthesis steps searched (audio needs finer ones than images).
     `finest`: the smallest step index to try; 0 once the latents are integers already
     (a step below 1 would only spread the same integers over more bits).
-    `report`, when given, receives `step1_share`: the step-1 file's share of the budget."""
+    `report`, when given, receives `step1_share`: the step-1 file's share of the budget.
+    `fill`: when the step-1 file is under RATE_FLOOR, "budget" takes the finest step that
+    fits, "floor" the coarsest that reaches the floor (re-quantizing trained integers
+    costs quality; docs/GRID.md)."""
     cache: dict[int, _Written] = {}
 
     def attempt(index: int) -> _Written:
@@ -307,6 +317,9 @@ def _write_within(
     def fits(index: int) -> bool:
         return budget is None or 8 * len(attempt(index).data) <= budget
 
+    def reaches(index: int) -> bool:
+        return 8 * len(attempt(index).data) >= RATE_FLOOR * budget
+
     chosen = 0
     if budget is not None:
         low, high = finest, LATENT_STEP_RANGE[1]
@@ -315,7 +328,13 @@ def _write_within(
                 high = 0
             elif not fits(high):
                 raise RateError(f"the grid model cannot be coded in {budget:.0f} bits; raise --bpp")
-            if fits(low):
+            if fill == "floor" and fits(0) and reaches(low):
+                low, high = low, 0  # reaches(low), not reaches(high)
+                while high - low > 1:
+                    middle = (low + high) // 2
+                    low, high = (middle, high) if reaches(middle) else (low, middle)
+                chosen = low if fits(low) else high
+            elif fits(low):
                 chosen = low
             else:
                 while high - low > 1:  # fits(high), not fits(low)

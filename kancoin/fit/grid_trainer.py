@@ -47,6 +47,7 @@ class GridFitConfig:
     warm_candidates: int = 1  # Cool-chic's warm-up: this many short half-resolution starts,
     candidate_steps: int = 50  # of this many steps each; the best one goes on
     resume: bool = False  # the model is trained already: keep its output bias
+    warm_control: bool = False  # steer the warm start's lambda too; the full fit starts there
     grad_clip: float | None = None  # global norm of all gradients (Cool-chic, C3: 0.1)
     calibrate_at: tuple[float, ...] = ()  # shares of the steps where the target is re-aimed
     time_budget: float | None = None
@@ -76,6 +77,7 @@ CalibrateFn = Callable[[GridModel, float, float], float]
 
 WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents
 CONTROL_EVERY = 10  # steps between measurements of the rounded latents' rate
+WARM_RATE_SHARE = 0.95  # the coarser levels' share of the latent bits (finest: ~3 %)
 BUDGET_PROBE_STEPS = 5  # steps timed before a time budget sets the step count
 
 
@@ -136,7 +138,7 @@ def fit_grid(
 
     if warming:
         warm_report = None if progress is None else partial(report, warm_work, 0.0)
-        _warm_start(model, image, config, warm_report)
+        warm_lam = _warm_start(model, image, config, warm_report)
     elif not config.resume:
         model.init_output(targets.mean(dim=0))  # the first steps then learn detail
     loop_started = time.perf_counter()
@@ -156,6 +158,8 @@ def fit_grid(
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     plan = _Plan(config, config.steps)
     log_lam = math.log(config.lam)
+    if warming and config.warm_control and config.target_bpp is not None:
+        log_lam = math.log(4 * warm_lam)  # a half-resolution pixel stands for four
     history: list = []
     mse_value, bpp_value, step, hard_bpp = 1.0, 0.0, 0, 0.0
     target_bpp = config.target_bpp
@@ -241,14 +245,17 @@ def fit_grid(
 
 def _warm_start(
     model: GridModel, image: torch.Tensor, config: GridFitConfig, progress: ProgressFn | None
-) -> None:
+) -> float:
     """Train the model's coarser levels on the image at half resolution, then move them in.
 
     Level l of a grid for the half-size image has the size of level l + 1 of the full one
     and, with align_corners=False, the same continuous field: the half-resolution model's
     latents, synthesis (shifted by one input) and context model carry over as they are; the
     finest level starts at zero, its synthesis column at its random start. Lambda is a
-    quarter of the full one: a half-resolution pixel stands for four.
+    quarter of the full one: a half-resolution pixel stands for four. With `warm_control`
+    the half-resolution fit steers its lambda to the full target's bits (the coarser levels
+    carry nearly all of them, WARM_RATE_SHARE), so the full fit starts at a measured lambda
+    instead of a guess. Returns the half-resolution fit's last lambda.
     """
     spec = model.spec
     height, width, _ = image.shape
@@ -265,7 +272,11 @@ def _warm_start(
         warm_candidates=1,
         freeze_finest=False,
         lam=config.lam / 4,
-        target_bpp=None,
+        target_bpp=(
+            4 * WARM_RATE_SHARE * config.target_bpp
+            if config.warm_control and config.target_bpp is not None
+            else None
+        ),
         time_budget=None,
         calibrate_at=(),
     )
@@ -285,7 +296,7 @@ def _warm_start(
             if best is None or loss < best[0]:
                 best = (loss, start)
         coarse, warm = best[1], replace(warm, resume=True)
-    fit_grid(coarse, half, warm, progress)
+    warm_lam = fit_grid(coarse, half, warm, progress).lam
     with torch.no_grad():
         for level, y in enumerate(coarse.latents):
             model.latents[level + 1].copy_(y)
@@ -299,6 +310,7 @@ def _warm_start(
         for name in ("w1", "b1", "w2", "b2"):
             if hasattr(coarse.context, name):
                 getattr(model.context, name).copy_(getattr(coarse.context, name))
+    return warm_lam
 
 
 def tune_synthesis(
