@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import kancoin
 import kancoin.kernels
-from kancoin import bitstream, decoder, grid_codec, latents
+from kancoin import adapters, bitstream, decoder, grid_codec, latents
 from kancoin.config import EncodeConfig
 from kancoin.errors import FormatError, UsageError
 from kancoin.models import GridSpec, spec_class
@@ -356,6 +356,20 @@ def test_plan_prints_the_grids_own_schedule(capsys, image_file):
     assert summary["phases"][0]["steps"] == grid_codec.STEPS["fast"]
     assert summary["budget_bits"] == 3 * 40 * 56
     assert not source.with_suffix(".inr").exists()  # a plan fits and writes nothing
+
+
+@pytest.mark.parametrize("bpp", [0.3, 3.0])
+def test_low_rates_freeze_the_finest_level_and_spend_the_saved_work_on_steps(bpp):
+    image = smooth_image(256, 384)
+    kind = adapters.ImageKind.load(image)
+    config = EncodeConfig().with_options(model="grid", bpp=bpp, preset="fast")
+    chosen = grid_codec.plan(kind, config)
+    frozen = bpp <= grid_codec.FREEZE_MAX_BPP
+    assert chosen.fit.freeze_finest == frozen
+    gain = grid_codec.FROZEN_STEP_GAIN if frozen else 1
+    assert chosen.fit.steps == round(grid_codec.STEPS["fast"] * gain)
+    explicit = grid_codec.plan(kind, config.with_options(steps=7))
+    assert explicit.fit.steps == 7  # --steps is taken as given
 
 
 def test_warm_start_codes_the_image_before_any_full_resolution_step():
