@@ -66,7 +66,7 @@ class GridFitResult:
     lam: float
     psnr: float  # of the last step's proxy reconstruction
     bpp: float  # latents' estimated bits per pixel at the last step
-    history: list = field(default_factory=list)  # (step, seconds, psnr, bpp, lambda)
+    history: list = field(default_factory=list)  # (step, seconds, psnr, bpp, lambda, hard bpp)
 
 
 ProgressFn = Callable[[int, float, float, float], None]
@@ -75,7 +75,7 @@ ProgressFn = Callable[[int, float, float, float], None]
 CalibrateFn = Callable[[GridModel, float, float], float]
 
 
-WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents
+WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents (1-D: half)
 CONTROL_EVERY = 10  # steps between measurements of the rounded latents' rate
 WARM_RATE_SHARE = 0.95  # the coarser levels' share of the latent bits (finest: ~3 %)
 BUDGET_PROBE_STEPS = 5  # steps timed before a time budget sets the step count
@@ -128,9 +128,15 @@ def fit_grid(
     height, width, channels = image.shape
     pixels = height * width
     targets = image.reshape(-1, channels)
-    warming = bool(config.warm_steps) and model.spec.levels > 1 and min(height, width) >= 4
+    one_d = model.spec.time_axis_only
+    warming = (
+        bool(config.warm_steps)
+        and model.spec.levels > 1
+        and min(width, width if one_d else height) >= 4
+    )
     # progress over the whole fit: a half-resolution step does about a quarter of the work
-    warm_work = WARM_STEP_COST * config.warm_steps if warming else 0.0
+    warm_cost = 2 * WARM_STEP_COST if one_d else WARM_STEP_COST
+    warm_work = warm_cost * config.warm_steps if warming else 0.0
     whole = warm_work + config.steps
 
     def report(share: float, before: float, step: int, done: float, psnr, elapsed) -> None:
@@ -159,7 +165,7 @@ def fit_grid(
     plan = _Plan(config, config.steps)
     log_lam = math.log(config.lam)
     if warming and config.warm_control and config.target_bpp is not None:
-        log_lam = math.log(4 * warm_lam)  # a half-resolution pixel stands for four
+        log_lam = math.log((2 if model.spec.time_axis_only else 4) * warm_lam)  # per pixel
     history: list = []
     mse_value, bpp_value, step, hard_bpp = 1.0, 0.0, 0, 0.0
     target_bpp = config.target_bpp
@@ -222,7 +228,16 @@ def fit_grid(
         elapsed = time.perf_counter() - started
         if step % 25 == 0 or step == plan.steps:
             psnr = psnr_from_mse(mse_value)
-            history.append((step, round(elapsed, 2), round(psnr, 3), round(bpp_value, 4)))
+            history.append(
+                (
+                    step,
+                    round(elapsed, 2),
+                    round(psnr, 3),
+                    round(bpp_value, 4),
+                    math.exp(log_lam),
+                    round(hard_bpp, 4),
+                )
+            )
             if progress is not None:
                 report(config.steps, warm_work, step, step / plan.steps, psnr, elapsed)
         if config.time_budget is not None and step == BUDGET_PROBE_STEPS:
@@ -252,18 +267,24 @@ def _warm_start(
     and, with align_corners=False, the same continuous field: the half-resolution model's
     latents, synthesis (shifted by one input) and context model carry over as they are; the
     finest level starts at zero, its synthesis column at its random start. Lambda is a
-    quarter of the full one: a half-resolution pixel stands for four. With `warm_control`
+    quarter of the full one: a half-resolution pixel stands for four. A grid on the time
+    axis only (spec.time_axis_only: one row) halves the width alone. With `warm_control`
     the half-resolution fit steers its lambda to the full target's bits (the coarser levels
     carry nearly all of them, WARM_RATE_SHARE), so the full fit starts at a measured lambda
     instead of a guess. Returns the half-resolution fit's last lambda.
     """
     spec = model.spec
     height, width, _ = image.shape
+    one_d = spec.time_axis_only
     padded = torch.nn.functional.pad(
-        image.permute(2, 0, 1)[None], (0, width % 2, 0, height % 2), mode="replicate"
+        image.permute(2, 0, 1)[None],
+        (0, width % 2, 0, 0 if one_d else height % 2),
+        mode="replicate",
     )
-    half = torch.nn.functional.avg_pool2d(padded, 2)[0].permute(1, 2, 0).contiguous()
+    kernel = (1, 2) if one_d else 2
+    half = torch.nn.functional.avg_pool2d(padded, kernel)[0].permute(1, 2, 0).contiguous()
     small = spec.replace(height=half.shape[0], width=half.shape[1], levels=spec.levels - 1)
+    shrink = 2 if one_d else 4  # pixels of the signal per pixel of the half-size one
     warm = replace(
         config,
         steps=config.warm_steps,
@@ -271,9 +292,9 @@ def _warm_start(
         warm_depth=config.warm_depth - 1,
         warm_candidates=1,
         freeze_finest=False,
-        lam=config.lam / 4,
+        lam=config.lam / shrink,
         target_bpp=(
-            4 * WARM_RATE_SHARE * config.target_bpp
+            shrink * WARM_RATE_SHARE * config.target_bpp
             if config.warm_control and config.target_bpp is not None
             else None
         ),
