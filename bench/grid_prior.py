@@ -146,9 +146,19 @@ def per_image_bits(header: bitstream.Header, payload: bytes) -> tuple[int, int]:
     return network_bits, math.ceil(own_bits)
 
 
-def encode_frozen(image: np.ndarray, state: dict, spec_changes: dict, steps: int, bpp=0.3):
+def encode_frozen(
+    image: np.ndarray,
+    state: dict,
+    spec_changes: dict,
+    steps: int,
+    bpp=0.3,
+    *,
+    warm: bool = True,
+    keep_bias: bool = False,
+):
     """A grid file for `image` with the shared networks frozen; its bits counted without
-    them. Returns a row."""
+    them. `warm`: the codec's half-resolution warm start (with the shared networks);
+    `keep_bias`: the prior's output bias, not the image's mean colour. Returns a row."""
     kind = adapters.ImageKind.load(image)
     config = EncodeConfig().with_options(bpp=bpp, model="grid", steps=steps)
     budget = kind.budget_bits(config)
@@ -162,28 +172,40 @@ def encode_frozen(image: np.ndarray, state: dict, spec_changes: dict, steps: int
     fit_config = replace(
         chosen.fit, target_bpp=0.97 * target, lam=grid_codec._initial_lambda(target)
     )
+    if not warm:
+        fit_config = replace(fit_config, warm_steps=0)
     torch.manual_seed(0)
     started = time.process_time()
     model = spec.build()
     load_networks(model, state)
     for parameter in model.network_parameters():
         parameter.requires_grad_(False)  # frozen: no gradient, no optimizer work
-    saved = grid_trainer._warm_start
+    saved, init_output = grid_trainer._warm_start, GridModel.init_output
     grid_trainer._warm_start = _warm_start_with(state)
+    if keep_bias:
+        GridModel.init_output = lambda self, mean: None
     try:
         fit = fit_grid(model, torch.from_numpy(kind.image), fit_config)
     finally:
-        grid_trainer._warm_start = saved
+        grid_trainer._warm_start, GridModel.init_output = saved, init_output
     image_t = torch.from_numpy(kind.image)
     # the rate loop on the counted bits: the file's budget is raised by the shared networks'
     first = grid_codec._write(model, info, image_t, 1.0, fit.lam)
     header, payload = bitstream.read(first.data)
     shared_bits = per_image_bits(header, payload)
     raised = budget + shared_bits[0] - shared_bits[1]
-    data, payload, _, step_index = grid_codec._write_within(model, info, image_t, raised, fit.lam)
-    header, payload = bitstream.read(data)
-    network_bits, own_bits = per_image_bits(header, payload)
-    counted = 8 * len(data) - network_bits + own_bits
+    trained = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for _ in range(4):  # the networks' bits move with the latent step folded into them
+        model.load_state_dict(trained)
+        data, payload, _, step_index = grid_codec._write_within(
+            model, info, image_t, raised, fit.lam
+        )
+        header, payload = bitstream.read(data)
+        network_bits, own_bits = per_image_bits(header, payload)
+        counted = 8 * len(data) - network_bits + own_bits
+        if counted <= budget:
+            break
+        raised -= counted - budget + 8
     pixels_out = kancoin.decode(data, device="cpu")
     return {
         "psnr": round(kind.measure(pixels_out)["psnr"], 2),
