@@ -200,7 +200,9 @@ def encode(
     """Train and write a grid model for the image in `kind` (an ImageKind), as `plan` says."""
     chosen = plan(kind, config, spec_changes=spec_changes, fit_changes=fit_changes)
     info = kind.info
-    model = chosen.spec.build().to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(chosen.seed)  # the networks' initial weights: same file each run
+        model = chosen.spec.build().to(device)
     image = torch.from_numpy(kind.image).to(device)
     fit = fit_grid(model, image, chosen.fit, progress=progress)
     with torch.no_grad():

@@ -164,6 +164,18 @@ def test_rate_is_never_exceeded_and_mostly_used(bpp):
     assert 8 * len(result.data) >= 0.5 * budget  # tiny images: the header is a large share
 
 
+def test_same_seed_same_bytes_whatever_the_global_random_state():
+    """The networks' initial weights come from the seed, not from whatever ran before."""
+    image = smooth_image(48, 64, seed=5)
+    files = []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        files.append(kancoin.encode(image, model="grid", bpp=2.0, steps=12, threads=1).data)
+    assert files[0] == files[1]
+    other = kancoin.encode(image, model="grid", bpp=2.0, steps=12, threads=1, seed=1).data
+    assert other != files[0]
+
+
 def test_decodes_at_any_size(grid_file):
     _, result = grid_file
     assert kancoin.decode(result.data, scale=2).shape == (96, 128, 3)
