@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from kancoin import adapters, decoder, grid1d_codec
+from kancoin import adapters, bitstream, decoder, grid1d_codec
 from kancoin.audio import load_audio
 from kancoin.config import EncodeConfig
 
@@ -32,7 +32,8 @@ CLIPS = {
 # name -> (Grid1DSpec changes, GridFitConfig changes over the codec's own). The codec's
 # defaults were the image grid's when the first rows of docs/AUDIO.md's table ran: those
 # rows name the fit fields they changed, and "base" then meant lr_latents 0.05,
-# lambda_range 4, ste_share 0.15 (since: grid1d_codec.FIT_CHANGES).
+# lambda_range 4, ste_share 0.15 (since: grid1d_codec.FIT_CHANGES); until the rate-use
+# study, soft rounding without a warm start ("softround" now).
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
     "factorized": ({"context_hidden": 0}, {}),
@@ -69,10 +70,23 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "lr-lat0.3-wide": ({"hidden": 24}, {"lr_latents": 0.3}),
     "lr-lat0.3-l10": ({"levels": 10}, {"lr_latents": 0.3}),
     "lr-lat0.3-net": ({}, {"lr_latents": 0.3, "lr_networks": 0.003}),
+    # the rate-use study (docs/AUDIO.md, "Why the grid left its budget unused")
+    "lr1-range2": ({}, {"lr_latents": 1.0, "lambda_range": 2.0}),
+    "lr0.7": ({}, {"lr_latents": 0.7}),
+    "noise": ({}, {"quantizer": "noise"}),
+    "t-end0.2": ({}, {"temperature": (0.3, 0.2)}),
+    "warm250": ({}, {"warm_steps": 250}),
+    "warm500": ({}, {"warm_steps": 500}),
+    "warm500-noise": ({}, {"warm_steps": 500, "quantizer": "noise"}),
+    "warm500-t0.2": ({}, {"warm_steps": 500, "temperature": (0.3, 0.2)}),
+    "warm300-noise": ({}, {"warm_steps": 300, "quantizer": "noise"}),
+    "warm500-noise-ste": ({}, {"warm_steps": 500, "quantizer": "noise", "ste_share": 0.15}),
+    # the recipe before the rate-use study: soft rounding, no warm start
+    "softround": ({}, {"quantizer": "softround", "warm_steps": 0}),
 }
 
 
-def run(clip: str, seconds: float, kbps: float, steps: int, variant: str) -> dict:
+def run(clip: str, seconds: float, kbps: float, steps: int, variant: str, detail=False) -> dict:
     spec_changes, fit_changes = VARIANTS[variant]
     samples, rate = load_audio(AUDIO / CLIPS[clip])
     if seconds:
@@ -91,7 +105,23 @@ def run(clip: str, seconds: float, kbps: float, steps: int, variant: str) -> dic
     )
     metrics = kind.measure(decoder.decode(encoded.data))
     header = decoder.read_file(encoded.data)[0]
-    return {
+    extra = {}
+    if detail:  # where the bits went: the file's latents per level, the fit's rate and lambda
+        model = grid1d_codec.load_models(*bitstream.read(encoded.data), torch.device("cpu"))[0]
+        report = grid1d_codec.payload_report(*bitstream.read(encoded.data))
+        extra["levels"] = [
+            {
+                "latents": y.numel(),
+                "zero_share": round(float((y == 0).float().mean()), 3),
+                "max_abs": int(y.abs().max()),
+                "bits": bits,
+            }
+            for y, bits in zip(model.latents, report["latent_bits_per_level"], strict=True)
+        ]
+        extra["history"] = [  # (step, psnr, lambda, rounded latents' bits per sample)
+            (h[0], h[2], float(f"{h[4]:.3g}"), h[5]) for h in encoded.fit.history[::4]
+        ]
+    return extra | {
         "clip": clip,
         "variant": variant,
         "seconds": seconds or round(len(samples) / rate, 3),
@@ -116,11 +146,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--variants", default="base")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--detail", action="store_true", help="per-level latents, fit history")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for clip in args.clips.split(","):
         for variant in args.variants.split(","):
-            row = run(clip, args.seconds, args.kbps, args.steps, variant)
+            row = run(clip, args.seconds, args.kbps, args.steps, variant, args.detail)
             print(json.dumps(row), flush=True)
 
 

@@ -78,3 +78,14 @@ def test_base_spec_levels_follow_the_clip_length():
     spec = grid1d_codec.base_spec(Config(), info)
     assert spec.levels == 8 and spec.out_features == 2 and spec.in_features == 1
     assert spec.level_shapes()[-1] == (1, 1)
+
+
+def test_a_grid1d_file_uses_most_of_its_budget():
+    """The product bar: at most --kbps, and at least 90 % of it (docs/AUDIO.md: soft
+    rounding left a third of the budget unused)."""
+    clip = tone(8000)  # 0.5 s
+    rng = np.random.default_rng(0)
+    clip = clip + 0.02 * rng.standard_normal(clip.shape).astype(np.float32)  # detail to code
+    result = kancoin.encode(clip, sample_rate=16000, kbps=32, model="grid1d", steps=40, threads=1)
+    budget = 32_000 * 0.5
+    assert 0.9 * budget <= 8 * len(result.data) <= budget

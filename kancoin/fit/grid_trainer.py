@@ -60,13 +60,13 @@ class GridFitResult:
     lam: float
     psnr: float  # of the last step's proxy reconstruction
     bpp: float  # latents' estimated bits per pixel at the last step
-    history: list = field(default_factory=list)  # (step, seconds, psnr, bpp, lambda)
+    history: list = field(default_factory=list)  # (step, seconds, psnr, bpp, lambda, hard bpp)
 
 
 ProgressFn = Callable[[int, float, float, float], None]
 
 
-WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents
+WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents (1-D: half)
 CONTROL_EVERY = 10  # steps between measurements of the rounded latents' rate
 BUDGET_PROBE_STEPS = 5  # steps timed before a time budget sets the step count
 
@@ -115,9 +115,15 @@ def fit_grid(
     height, width, channels = image.shape
     pixels = height * width
     targets = image.reshape(-1, channels)
-    warming = bool(config.warm_steps) and model.spec.levels > 1 and min(height, width) >= 4
+    one_d = model.spec.time_axis_only
+    warming = (
+        bool(config.warm_steps)
+        and model.spec.levels > 1
+        and min(width, width if one_d else height) >= 4
+    )
     # progress over the whole fit: a half-resolution step does about a quarter of the work
-    warm_work = WARM_STEP_COST * config.warm_steps if warming else 0.0
+    warm_cost = 2 * WARM_STEP_COST if one_d else WARM_STEP_COST
+    warm_work = warm_cost * config.warm_steps if warming else 0.0
     whole = warm_work + config.steps
 
     def report(share: float, before: float, step: int, done: float, psnr, elapsed) -> None:
@@ -198,7 +204,16 @@ def fit_grid(
         elapsed = time.perf_counter() - started
         if step % 25 == 0 or step == plan.steps:
             psnr = psnr_from_mse(mse_value)
-            history.append((step, round(elapsed, 2), round(psnr, 3), round(bpp_value, 4)))
+            history.append(
+                (
+                    step,
+                    round(elapsed, 2),
+                    round(psnr, 3),
+                    round(bpp_value, 4),
+                    math.exp(log_lam),
+                    round(hard_bpp, 4),
+                )
+            )
             if progress is not None:
                 report(config.steps, warm_work, step, step / plan.steps, psnr, elapsed)
         if config.time_budget is not None and step == BUDGET_PROBE_STEPS:
@@ -228,14 +243,19 @@ def _warm_start(
     and, with align_corners=False, the same continuous field: the half-resolution model's
     latents, synthesis (shifted by one input) and context model carry over as they are; the
     finest level starts at zero, its synthesis column at its random start. Lambda is a
-    quarter of the full one: a half-resolution pixel stands for four.
+    quarter of the full one: a half-resolution pixel stands for four. A grid on the time
+    axis only (spec.time_axis_only: one row) halves the width alone.
     """
     spec = model.spec
     height, width, _ = image.shape
+    one_d = spec.time_axis_only
     padded = torch.nn.functional.pad(
-        image.permute(2, 0, 1)[None], (0, width % 2, 0, height % 2), mode="replicate"
+        image.permute(2, 0, 1)[None],
+        (0, width % 2, 0, 0 if one_d else height % 2),
+        mode="replicate",
     )
-    half = torch.nn.functional.avg_pool2d(padded, 2)[0].permute(1, 2, 0).contiguous()
+    kernel = (1, 2) if one_d else 2
+    half = torch.nn.functional.avg_pool2d(padded, kernel)[0].permute(1, 2, 0).contiguous()
     small = spec.replace(height=half.shape[0], width=half.shape[1], levels=spec.levels - 1)
     coarse = small.build().to(image.device)
     fit_grid(
@@ -247,7 +267,7 @@ def _warm_start(
             warm_steps=config.warm_steps if config.warm_depth > 1 else 0,
             warm_depth=config.warm_depth - 1,
             freeze_finest=False,
-            lam=config.lam / 4,
+            lam=config.lam / (2 if one_d else 4),
             target_bpp=None,
             time_budget=None,
         ),

@@ -36,6 +36,7 @@ class GridSpec(ModelSpec):
     name: ClassVar[str] = "grid"
     fine_tunes_quantized: ClassVar[bool] = False
     bits_per_param: ClassVar[float] = 9.0  # the networks' weights; latents apart
+    time_axis_only: ClassVar[bool] = False  # one row on the time axis (Grid1DSpec)
     header_fields: ClassVar[tuple[HeaderField, ...]] = (
         HeaderField("height", "uint:16", 1, 65535),
         HeaderField("width", "uint:16", 1, 65535),

@@ -25,6 +25,7 @@ from kancoin.models.grid import ACTIVATIONS, UPSAMPLING, GridModel, GridSpec
 class Grid1DSpec(GridSpec):
     model_id: ClassVar[int] = 20
     name: ClassVar[str] = "grid1d"
+    time_axis_only: ClassVar[bool] = True
     header_fields: ClassVar[tuple[HeaderField, ...]] = (
         HeaderField("width", "uint:32", 1, (1 << 32) - 1),
         HeaderField("levels", "uint:4", 1, 15),
