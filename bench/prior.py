@@ -6,6 +6,8 @@ is worth on Kodak, where to freeze, and how much in-domain data is worth.
     python bench/prior.py freeze --images kodim01,kodim03,...  # PSNR at every freeze depth
     python bench/prior.py cross    # prior on 12 Kodak images, tested on the other 12
     python bench/prior.py probe shared:1e-3:1500 reptile:1e-4:1500  # quick: no rate, a crop
+    python bench/prior.py speed --freeze 1 --fit-steps 2000,3000  # the prior with fewer steps
+    python bench/prior.py train --steps 10000 --stride 384x256 -o long.kprior  # prior variants
 
 Every encode runs on one thread (`--threads 1`), and its row (PSNR of the written file,
 bytes, seconds, CPU seconds of the fit, the load average) is appended to OUT/NAME.jsonl;
@@ -99,6 +101,86 @@ def train_prior(path: Path, paths: list[Path], config: CohortConfig, crop=CROP) 
     path.with_suffix(".json").write_text(json.dumps(info) + "\n")
     print(json.dumps(info), flush=True)
     return path
+
+
+def tiles(paths: list[Path], crop=CROP, stride=None) -> list:
+    """The cohort's images cut into CROP tiles every STRIDE pixels (overlapping when the
+    stride is smaller than the crop; None: the crop, as `kancoin prior train` cuts them)."""
+    import numpy as np
+
+    from kancoin.signals import load_image
+
+    if stride is None:
+        return prior_train.cohort_images(paths, crop)
+    images = []
+    for path in paths:
+        image = load_image(path)
+        if image.shape[2] != 3:
+            image = np.repeat(image[:, :, :1], 3, axis=2)
+        height, width = image.shape[:2]
+        if width < crop[0] or height < crop[1]:
+            images.append(image)
+            continue
+        for top in range(0, height - crop[1] + 1, stride[1]):
+            for left in range(0, width - crop[0] + 1, stride[0]):
+                tile = image[top : top + crop[1], left : left + crop[0]]
+                images.append(np.ascontiguousarray(tile))
+    return images
+
+
+def train_variant(args) -> None:
+    """A prior variant trained on the cohort (never Kodak): longer, on overlapping tiles,
+    another width or depth; written to OUT/NAME.kprior with its training record."""
+    import numpy as np
+
+    from kancoin.fit.cohort import members_from_images
+    from kancoin.fit.cohort import train as train_body
+
+    path = args.out / args.output
+    if path.exists():
+        print(f"{path} exists")
+        return
+    stride = tuple(map(int, args.stride.split("x"))) if args.stride else None
+    config = CohortConfig(
+        method="shared", steps=args.steps, width=args.width, layers=args.layers, lr=args.lr
+    )
+    started = time.process_time()
+    images = tiles(COHORT, CROP, stride)
+    spec, tensors = train_body(members_from_images(images), config)
+    digests = [priors.member_digest(np.round(i * 255).astype(np.uint8)) for i in images]
+    data = priors.to_bytes(spec, tensors, members=digests, name=path.stem, dtype=1)
+    path.write_bytes(data)
+    made = priors.from_bytes(data)
+    info = {
+        "prior": path.name,
+        "id": made.sha256[:8].hex(),
+        "steps": config.steps,
+        "lr": config.lr,
+        "width": config.width,
+        "layers": config.layers,
+        "stride": args.stride,
+        "members": len(images),
+        "bytes": len(data),
+        "cpu_seconds": round(time.process_time() - started, 1),
+        "stable_ranks": [round(r, 3) for r in made.stable_ranks()],
+        "freeze_rule": made.rule_freeze(),
+        "load": round(os.getloadavg()[0], 2),
+    }
+    path.with_suffix(".json").write_text(json.dumps(info) + "\n")
+    print(json.dumps(info), flush=True)
+
+
+def speed(args) -> None:
+    """The second bar: the prior at depth K with fewer fit steps (each of --fit-steps), on
+    real files, against the no-prior rows of `kodak` (OUT/freeze-PRESET.jsonl)."""
+    out = args.out / f"speed-{args.preset}.jsonl"
+    tag = args.prior.stem
+    for steps in map(int, args.fit_steps.split(",")):
+        for name in args.images.split(","):
+            options = dict(bpp=0.3, preset=args.preset, prior=str(args.prior), freeze=args.freeze)
+            if steps:
+                options["steps"] = steps
+            run_encode(out, f"{name}/{tag}-k{args.freeze}-s{steps}", kodak(name), **options)
 
 
 def compare(args) -> None:
@@ -197,9 +279,71 @@ def probe(args) -> None:
         print(f"{item}: weight std per layer {stds}; frozen 1..4: {frozen} dB", flush=True)
 
 
+def grid(args) -> None:
+    """The latent-grid variant (bench/grid_prior.py): networks trained on cohort crops,
+    frozen for Kodak crops, their bits not counted; against the plain grid (bench/grid.py's
+    `base`: the codec as it is) at the same steps, on the same crops."""
+    import grid as grid_bench
+    import grid_prior
+    import numpy as np
+
+    from kancoin.models.grid import GridSpec
+    from kancoin.signals import load_image
+
+    height, width = map(int, args.crop.split("x"))
+    out = args.out / "grid-crops.jsonl"
+    tag = f"h{args.hidden}c{args.context_hidden}-m{args.members}-s{args.prior_steps}-l{args.lam:g}"
+    cache = args.out / f"grid-networks-{tag}.npz"
+    spec = GridSpec(in_features=2, out_features=3, height=height, width=width)
+    spec = spec.replace(hidden=args.hidden, context_hidden=args.context_hidden)
+    if cache.exists():
+        flat = dict(np.load(cache))
+        state = {k: {} for k in grid_prior.SHARED}
+        for key, value in flat.items():
+            part, name = key.split("/", 1)
+            state[part][name] = torch.from_numpy(value)
+    else:
+        images = []
+        for path in COHORT[: args.members]:  # never Kodak: ../shared/data/cohort and large
+            image = load_image(path)
+            image = image if image.shape[2] == 3 else np.repeat(image[:, :, :1], 3, axis=2)
+            images.append(grid_prior.crop_centre(image, height, width))
+        state, record = grid_prior.train_networks(images, spec, args.prior_steps, args.lam)
+        flat = {f"{k}/{n}": t.numpy() for k, v in state.items() for n, t in v.items()}
+        np.savez(cache, **flat)
+        record.update(key=f"networks/{tag}", load=round(os.getloadavg()[0], 2))
+        with out.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+    rows = done_rows(out)
+    changes = {"hidden": args.hidden, "context_hidden": args.context_hidden}
+    for name in args.images.split(","):
+        key = f"{name}/plain-s{args.grid_steps}"
+        if key not in rows:
+            started, load = time.process_time(), os.getloadavg()[0]
+            row = grid_bench.run(kodak(name), 0.3, args.grid_steps, "base", 0, (height, width))
+            row.update(key=key, cpu_seconds=round(time.process_time() - started, 1))
+            row["load"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+            with out.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+        key = f"{name}/frozen-{tag}-s{args.grid_steps}"
+        if key not in rows:
+            load = os.getloadavg()[0]
+            image = grid_prior.crop_centre(load_image(kodak(name)), height, width)
+            row = grid_prior.encode_frozen(image, state, changes, args.grid_steps)
+            row.update(key=key, load=[round(load, 2), round(os.getloadavg()[0], 2)])
+            with out.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["compare", "kodak", "freeze", "cross", "probe"])
+    parser.add_argument(
+        "what",
+        choices=["compare", "kodak", "freeze", "cross", "probe", "speed", "train", "grid"],
+    )
     parser.add_argument("runs", nargs="*", help="probe: METHOD:LR:STEPS")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "prior")
     parser.add_argument("--images", default="kodim07,kodim15,kodim23")
@@ -209,13 +353,27 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=CohortConfig.width)
     parser.add_argument("--layers", type=int, default=CohortConfig.layers)
     parser.add_argument("--count", type=int, default=12, help="cross: test images")
+    parser.add_argument("--freeze", type=int, default=1, help="speed: layers frozen")
+    parser.add_argument("--fit-steps", default="2000,3000", help="speed: fit steps (0: preset)")
+    parser.add_argument("--stride", help="train: WxH tile stride (overlapping tiles)")
+    parser.add_argument("--lr", type=float, default=CohortConfig.lr, help="train")
+    parser.add_argument("-o", "--output", default="variant.kprior", help="train: file name")
+    parser.add_argument("--crop", default="256x384", help="grid: HxW centre crops")
+    parser.add_argument("--grid-steps", type=int, default=300, help="grid: fit steps")
+    parser.add_argument("--members", type=int, default=9, help="grid: cohort crops")
+    parser.add_argument("--prior-steps", type=int, default=2700, help="grid: member steps")
+    parser.add_argument("--hidden", type=int, default=16, help="grid: synthesis width")
+    parser.add_argument("--context-hidden", type=int, default=16, help="grid: context width")
+    parser.add_argument("--lam", type=float, default=0.01, help="grid: prior's lambda")
     args = parser.parse_args()
     if not KODAK.is_dir():
         sys.exit(f"needs {KODAK}")
+    if args.what == "grid" and args.images == "kodim07,kodim15,kodim23":
+        args.images = "kodim15,kodim23"  # docs/GRID.md's crop protocol
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     commands = {"compare": compare, "kodak": kodak_ab, "freeze": freeze_table, "cross": cross}
-    commands["probe"] = probe
+    commands.update(probe=probe, speed=speed, train=train_variant, grid=grid)
     commands[args.what](args)
 
 

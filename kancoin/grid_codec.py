@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -32,6 +33,14 @@ NETWORK_BITS_GUESS = 9.0  # bits per network parameter before the real ones are 
 RATE_FLOOR = 0.9  # a file uses at least this share of the budget when the loop can
 TUNE_STEPS = 100  # synthesis fine-tuning on the written latents (0: none)
 TUNE_LR = 1e-3
+FILL = "floor"  # a step-1 file under RATE_FLOOR: re-quantize just to the floor (or "budget")
+REFINE_STEPS = 6  # halvings of one step index when it jumps past the floor (1/4096 octave)
+FLOOR_MARGIN = 0.01  # "floor" aims this far above RATE_FLOOR: the fine-tuned rewrite may shrink
+FREEZE_MAX_BPP = 0.4  # budgets up to this keep the finest level at zero (measured at 0.3)
+FROZEN_STEP_GAIN = 4 / 3  # a frozen finest level makes a step ~25 % cheaper
+# shares of the fit where a real write re-aims the rate: none (measured no better, GRID.md)
+CALIBRATE_AT: tuple[float, ...] = ()
+CALIBRATE_AIM = 0.985  # share of the budget a calibrated file aims at
 
 
 @dataclass
@@ -43,7 +52,7 @@ class GridEncoding:
     psnr_float: float
     psnr_quantized: float
     fit: GridFitResult
-    latent_step_index: int = 0  # the rate loop's latent step 2^(i / 64); 0: as trained
+    latent_step_index: float = 0  # the rate loop's latent step 2^(i / 64); 0: as trained
     psnr_written: float = 0.0  # of the first file, before the synthesis fine-tuning
     psnr_tuned: float = 0.0  # float synthesis after fine-tuning on the written latents
     step1_share: float = 0.0  # share of the budget the trained latents take at step 1
@@ -69,6 +78,7 @@ class GridPlan:
     latent_bpp: float | None  # the latents' share of the budget, bits per pixel
     fit: GridFitConfig
     tune_steps: int  # synthesis fine-tuning on the written latents
+    fill: str  # under the floor: "floor" (the least re-quantization) or "budget" (all of it)
     threads: int | None
     seed: int
 
@@ -86,6 +96,8 @@ class GridPlan:
             steps += f" after {fit.warm_steps} at half resolution (warm start)"
         if fit.time_budget is not None:
             steps += f" (fewer if {fit.time_budget:g} s would be exceeded)"
+        if fit.freeze_finest:
+            steps += ", finest level frozen at zero (flagged: no bits)"
         hard = round(fit.steps * (1 - fit.ste_share))
         return "\n".join(
             [
@@ -99,8 +111,9 @@ class GridPlan:
                 f"{fit.warmup_share:.0%}, cosine; {fit.quantizer} quantization (temperature "
                 f"{fit.temperature[0]:g} -> {fit.temperature[1]:g}) to step {hard}, then "
                 f"straight-through rounding",
-                "phase   write: latent step by a closed loop on the file size, synthesis "
-                "step by rate-distortion",
+                "phase   write: latent step by a closed loop on the file size (under "
+                f"{RATE_FLOOR:.0%} of the budget: fill to the {self.fill}), synthesis step by "
+                "rate-distortion",
                 f"phase   fine-tune: {self.tune_steps} synthesis steps on the written latents, "
                 f"then write again",
             ]
@@ -126,6 +139,7 @@ class GridPlan:
                     "lr_networks": fit.lr_networks,
                     "quantizer": fit.quantizer,
                     "ste_share": fit.ste_share,
+                    "freeze_finest": fit.freeze_finest,
                     "lambda": fit.lam,
                 },
                 {"name": "fine-tune", "steps": self.tune_steps, "lr": TUNE_LR},
@@ -141,7 +155,7 @@ def plan(
     """The spec, rate target and schedule of a grid encode of `kind` (an ImageKind).
 
     spec_changes / fit_changes override GridSpec / GridFitConfig fields (bench/grid.py);
-    fit_changes may also hold tune_steps."""
+    fit_changes may also hold tune_steps and fill (not GridFitConfig fields)."""
     info = kind.info
     if getattr(info, "height", None) is None:
         raise UsageError("--model grid codes images only")
@@ -163,17 +177,27 @@ def plan(
         if target <= 0:
             raise RateError(f"{budget:.0f} bits cannot hold a {spec.describe()}")
     training = config.training
-    steps = training.steps or STEPS.get(training.preset, STEPS["default"])
+    # at low rates the full-resolution level ends all zero anyway (docs/GRID.md): freezing it
+    # saves a quarter of a step's work, which a preset spends on more steps
+    freeze = budget is not None and budget / pixels <= FREEZE_MAX_BPP and spec.levels > 1
+    steps = training.steps or round(
+        STEPS.get(training.preset, STEPS["default"]) * (FROZEN_STEP_GAIN if freeze else 1)
+    )
     fit_config = GridFitConfig(
         steps=steps,
         warm_steps=round(WARM_SHARE * steps),
         lam=_initial_lambda(target),
         target_bpp=None if target is None else 0.97 * target,
+        calibrate_at=CALIBRATE_AT if target is not None else (),
+        freeze_finest=freeze,
         time_budget=training.time_budget,
         seed=training.seed,
     )
     fit_changes = dict(fit_changes or {})
-    tune_steps = fit_changes.pop("tune_steps", TUNE_STEPS)  # not a GridFitConfig field
+    tune_steps = fit_changes.pop("tune_steps", TUNE_STEPS)  # not GridFitConfig fields
+    fill = fit_changes.pop("fill", FILL)
+    if fill not in ("floor", "budget"):
+        raise UsageError(f"fill must be 'floor' or 'budget', not {fill!r}")
     threads = config.runtime.threads
     return GridPlan(
         signal=info,
@@ -182,6 +206,7 @@ def plan(
         latent_bpp=target,
         fit=replace(fit_config, **fit_changes),
         tune_steps=tune_steps,
+        fill=fill,
         threads=threads if threads is not None else kind.default_threads,
         seed=training.seed,
     )
@@ -204,13 +229,14 @@ def encode(
         torch.manual_seed(chosen.seed)  # the networks' initial weights: same file each run
         model = chosen.spec.build().to(device)
     image = torch.from_numpy(kind.image).to(device)
-    fit = fit_grid(model, image, chosen.fit, progress=progress)
+    calibrate = None if budget is None else partial(_calibrate, info, image, budget)
+    fit = fit_grid(model, image, chosen.fit, progress=progress, calibrate=calibrate)
     with torch.no_grad():
         # float networks on the rounded latents: what quantizing the networks then costs
         psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
     report: dict = {}
     data, payload, quantized, step_index = _write_within(
-        model, info, image, budget, fit.lam, report=report
+        model, info, image, budget, fit.lam, report=report, fill=chosen.fill
     )
     written, tuned = quantized, psnr_float
     if chosen.tune_steps:
@@ -232,6 +258,22 @@ def encode(
         tuned,
         report.get("step1_share", 0.0),
     )
+
+
+def _calibrate(info, image, budget: float, model: GridModel, lam: float, float_bpp: float) -> float:
+    """A new target for the trainer's rate controller, from a real file written now.
+
+    The plan's target guesses the networks' bits (NETWORK_BITS_GUESS per weight, about
+    twice what they take on a crop) and the integer coder's gap to the float model's
+    rate; the file written here measures both, so the target becomes the float rate
+    that would put the file at CALIBRATE_AIM of the budget."""
+    written = _write(model, info, image, 1.0, lam)
+    words = int.from_bytes(written.payload[:4], "little")
+    latent_bits = 8 * (len(written.payload) - 4 - 4 * words)
+    overhead = 8 * len(written.data) - latent_bits
+    pixels = info.height * info.width
+    ratio = float_bpp * pixels / max(1, latent_bits)  # float model's bits per coded bit
+    return max(1e-4, (CALIBRATE_AIM * budget - overhead) * ratio / pixels)
 
 
 def _initial_lambda(target_bpp: float | None) -> float:
@@ -270,23 +312,30 @@ def _write_within(
     *,
     finest=LATENT_STEP_RANGE[0],
     report: dict | None = None,
+    fill: str = "budget",
 ):
     """Write at latent step 1; when over the budget (or well under), bisect the step.
 
     `synthesis_steps`: the synthesis steps searched (audio needs finer ones than images).
     `finest`: the smallest step index to try; 0 once the latents are integers already
     (a step below 1 would only spread the same integers over more bits).
-    `report`, when given, receives `step1_share`: the step-1 file's share of the budget."""
+    `report`, when given, receives `step1_share`: the step-1 file's share of the budget.
+    `fill`: when the step-1 file is under RATE_FLOOR, "budget" takes the finest step that
+    fits, "floor" the coarsest that reaches the floor (re-quantizing trained integers
+    costs quality; docs/GRID.md)."""
     cache: dict[int, _Written] = {}
 
-    def attempt(index: int) -> _Written:
+    def attempt(index: float) -> _Written:
         if index not in cache:
             step = 2.0 ** (index / 64)
             cache[index] = _write(model, info, image, step, lam, synthesis_steps)
         return cache[index]
 
-    def fits(index: int) -> bool:
+    def fits(index: float) -> bool:
         return budget is None or 8 * len(attempt(index).data) <= budget
+
+    def reaches(index: float) -> bool:
+        return 8 * len(attempt(index).data) >= (RATE_FLOOR + FLOOR_MARGIN) * budget
 
     chosen = 0
     if budget is not None:
@@ -296,13 +345,27 @@ def _write_within(
                 high = 0
             elif not fits(high):
                 raise RateError(f"the grid model cannot be coded in {budget:.0f} bits; raise --bpp")
-            if fits(low):
+            if fill == "floor" and fits(0) and reaches(low):
+                low, high = low, 0  # reaches(low), not reaches(high)
+                while high - low > 1:
+                    middle = (low + high) // 2
+                    low, high = (middle, high) if reaches(middle) else (low, middle)
+                chosen = low if fits(low) else high
+            elif fits(low):
                 chosen = low
             else:
                 while high - low > 1:  # fits(high), not fits(low)
                     middle = (low + high) // 2
                     low, high = (low, middle) if fits(middle) else (middle, high)
                 chosen = high
+                if not reaches(high):
+                    # straight-through training leaves many latents on a rounding boundary:
+                    # one index (1 % of step) can flip enough of them to drop from over the
+                    # budget to under the floor (kodim07: 101 % -> 88 %); bisect finer
+                    for _ in range(REFINE_STEPS):
+                        middle = (low + high) / 2
+                        low, high = (low, middle) if fits(middle) else (middle, high)
+                    chosen = high
     written = attempt(chosen)
     _load_written(model, written)
     if report is not None and budget is not None:

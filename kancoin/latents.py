@@ -45,6 +45,9 @@ TABLE_PATH = Path(__file__).parent / "data" / "grid_laplace.u16"
 FIXED_BITS = 8  # context weights and activations are integers at scale 2^-FIXED_BITS
 CONTEXT_STEP_INDEX = -16 * FIXED_BITS  # the same step in kancoin.quant's table
 CONTEXT_MAX_INT = 1 << 15  # |context weight| bound: every int64 sum stays below 2^45
+# level_bias[l, 1] == ZERO_LEVEL flags level l as all zero: it is not coded (no bits). Just
+# outside the weight bound, so no file written before it existed holds it (docs/FORMAT.md)
+ZERO_LEVEL = -(CONTEXT_MAX_INT + 1)
 FEATURES = 14  # 4 neighbours, the non-anchor flag, the coarser level's 3x3 around the parent
 LOG2_SCALE_MIN = -SCALE_OFFSET / SCALE_STEPS_PER_OCTAVE
 LOG2_SCALE_MAX = (SCALES - 1 - SCALE_OFFSET) / SCALE_STEPS_PER_OCTAVE
@@ -230,6 +233,9 @@ def refit_level_bias(levels: list[np.ndarray], weights: list[np.ndarray]) -> lis
         ]
     )
     for index, level in enumerate(tensors):
+        if not bool(level.any()):  # a level of zeros costs nothing under the flag
+            bias[index, 1] = ZERO_LEVEL
+            continue
         parent = tensors[index + 1] if index + 1 < len(tensors) else None
         out = _int_outputs(weights, features(level, parent), index).reshape(-1, 2)
         values = level.reshape(-1)
@@ -245,9 +251,18 @@ def refit_level_bias(levels: list[np.ndarray], weights: list[np.ndarray]) -> lis
 
 
 def check_context_ints(weights: list[np.ndarray]) -> None:
-    for w in weights:
-        if w.size and int(np.max(np.abs(w.astype(np.int64)))) > CONTEXT_MAX_INT:
+    for i, w in enumerate(weights):
+        w = w.astype(np.int64)
+        if i == 0 and w.size % 2 == 0:  # the level bias: its scale column may hold the flag
+            w = w.reshape(-1, 2).copy()
+            w[w[:, 1] == ZERO_LEVEL, 1] = 0
+        if w.size and int(np.max(np.abs(w))) > CONTEXT_MAX_INT:
             raise FormatError("context model weight outside the fixed-point range")
+
+
+def zero_levels(weights: list[np.ndarray]) -> list[bool]:
+    """Per level (finest first): flagged all zero, hence not coded."""
+    return [bool(v == ZERO_LEVEL) for v in weights[0].astype(np.int64).reshape(-1, 2)[:, 1]]
 
 
 def _passes(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -274,10 +289,15 @@ def encode(levels: list[np.ndarray], weights: list[np.ndarray]) -> tuple[bytes, 
     encoder = constriction.stream.queue.RangeEncoder()
     tensors = [torch.from_numpy(level.astype(np.int64)) for level in levels]
     bits = [0.0] * len(levels)
+    zero = zero_levels(weights)
     for index in reversed(range(len(levels))):
         level = tensors[index]
         if level.abs().max() > LATENT_MAX:
             raise ValueError("latent outside the coder's range")
+        if zero[index]:
+            if level.any():
+                raise ValueError("a level flagged all zero holds a non-zero latent")
+            continue
         parent = tensors[index + 1] if index + 1 < len(levels) else None
         params = int_params(weights, features(level, parent), index).reshape(-1, 2).numpy()
         flat = level.reshape(-1).numpy()
@@ -304,12 +324,15 @@ def decode(
     decoder = constriction.stream.queue.RangeDecoder(words)
     levels: list[torch.Tensor | None] = [None] * len(shapes)
     bits = [0.0] * len(shapes)
+    zero = zero_levels(weights)
+    if len(zero) != len(shapes):
+        raise FormatError("grid context model does not match the levels")
     try:
         for index in reversed(range(len(shapes))):
             h, w = shapes[index]
             flat = np.zeros(h * w, dtype=np.int64)
             parent = levels[index + 1] if index + 1 < len(shapes) else None
-            for positions in _passes(h, w):
+            for positions in _passes(h, w) if not zero[index] else ():
                 level = torch.from_numpy(flat.reshape(h, w))
                 feats = features(level, parent).reshape(-1, FEATURES)[positions]
                 params = int_params(weights, feats, index).numpy()  # this pass's latents only

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import kancoin
 import kancoin.kernels
-from kancoin import bitstream, decoder, grid_codec, latents
+from kancoin import adapters, bitstream, decoder, grid_codec, latents
 from kancoin.config import EncodeConfig
 from kancoin.errors import FormatError, UsageError
 from kancoin.models import GridSpec, spec_class
@@ -25,6 +25,10 @@ from kancoin.signals import to_uint8
 GOLDEN = REPO / "tests" / "data" / "golden" / "v1" / "grid-rgb.inr"
 # sha256 of the golden file's 8-bit decode at 1x (regenerate only with a format change)
 GOLDEN_DECODED_SHA256 = "ed2c141fb26e3e5b1cd3f8b231c1a56804b1f36d63a80c3f5e8202db8f419c07"
+# the same for a file whose finest level is flagged all zero (written by grid_codec.encode of
+# smooth_image(32, 48) at 2 bpp, 80 steps, context 4, freeze_finest; docs/GRID.md)
+GOLDEN_ZERO = REPO / "tests" / "data" / "golden" / "v1" / "grid-zero-level.inr"
+GOLDEN_ZERO_DECODED_SHA256 = "72894dc6e22979ff1e69a5f2d48fd07a636dbad46e18302af1f851041a122f7a"
 
 
 def _random_levels(rng, shapes, spread=2.0):
@@ -72,13 +76,17 @@ def test_latents_round_trip_exact_and_bits_match_the_coder(hidden):
     levels=st.integers(1, 4),
     hidden=st.sampled_from([0, 3]),
     spread=st.floats(0.1, 20),
+    zero=st.booleans(),
 )
-def test_latents_round_trip_property(seed, height, width, levels, hidden, spread):
+def test_latents_round_trip_property(seed, height, width, levels, hidden, spread, zero):
     rng = np.random.default_rng(seed)
     spec = GridSpec(in_features=2, out_features=3, height=height, width=width, levels=levels)
     shapes = spec.level_shapes()
     values = _random_levels(rng, shapes, spread)
     weights = _context_ints(rng, levels, hidden)
+    if zero:  # the finest level all zero and flagged
+        values[0][:] = 0
+        weights[0][0, 1] = latents.ZERO_LEVEL
     data, _ = latents.encode(values, weights)
     decoded, _ = latents.decode(data, shapes, weights)
     for a, b in zip(values, decoded, strict=True):
@@ -109,6 +117,29 @@ def test_integer_context_is_bounded_and_rejects_huge_weights():
     weights[1][0, 0] = latents.CONTEXT_MAX_INT + 1
     with pytest.raises(FormatError):
         latents.decode(b"", [(2, 2), (1, 1)], weights)
+
+
+def test_an_all_zero_level_is_flagged_and_costs_no_bits():
+    rng = np.random.default_rng(3)
+    shapes = [(33, 47), (17, 24), (9, 12)]
+    levels = _random_levels(rng, shapes)
+    levels[0][:] = 0
+    weights = _context_ints(rng, len(shapes), 4)
+    unflagged, unflagged_bits = latents.encode(levels, weights)
+    weights = latents.refit_level_bias(levels, weights)
+    assert latents.zero_levels(weights) == [True, False, False]
+    data, bits = latents.encode(levels, weights)
+    assert bits[0] == 0 and unflagged_bits[0] > 0 and len(data) < len(unflagged)
+    decoded, decoded_bits = latents.decode(data, shapes, weights)
+    for a, b in zip(levels, decoded, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert decoded_bits == bits
+    levels[0][5, 5] = 1  # the flag promises zeros
+    with pytest.raises(ValueError):
+        latents.encode(levels, weights)
+    weights[1][0, 0] = latents.ZERO_LEVEL  # the flag's value anywhere else is out of range
+    with pytest.raises(FormatError):
+        latents.decode(data, shapes, weights)
 
 
 def test_committed_table_is_what_the_script_writes():
@@ -271,6 +302,16 @@ def test_golden_file_decodes_to_the_recorded_pixels():
     assert hashlib.sha256(decoded.tobytes()).hexdigest() == GOLDEN_DECODED_SHA256
 
 
+def test_golden_file_with_a_zero_level_decodes_to_the_recorded_pixels():
+    """A 48x32 file whose finest level is flagged all zero (third grid session)."""
+    data = GOLDEN_ZERO.read_bytes()
+    header, payload = decoder.read_file(data)
+    bits = grid_codec.payload_report(header, payload)["latent_bits_per_level"]
+    assert bits[0] == 0 and all(b > 0 for b in bits[1:3])
+    decoded = to_uint8(kancoin.decode(data))
+    assert hashlib.sha256(decoded.tobytes()).hexdigest() == GOLDEN_ZERO_DECODED_SHA256
+
+
 def test_cli_encode_info_decode_at_another_size(capsys, image_file, tmp_path):
     from kancoin.cli import main
 
@@ -327,6 +368,20 @@ def test_plan_prints_the_grids_own_schedule(capsys, image_file):
     assert summary["phases"][0]["steps"] == grid_codec.STEPS["fast"]
     assert summary["budget_bits"] == 3 * 40 * 56
     assert not source.with_suffix(".inr").exists()  # a plan fits and writes nothing
+
+
+@pytest.mark.parametrize("bpp", [0.3, 3.0])
+def test_low_rates_freeze_the_finest_level_and_spend_the_saved_work_on_steps(bpp):
+    image = smooth_image(256, 384)
+    kind = adapters.ImageKind.load(image)
+    config = EncodeConfig().with_options(model="grid", bpp=bpp, preset="fast")
+    chosen = grid_codec.plan(kind, config)
+    frozen = bpp <= grid_codec.FREEZE_MAX_BPP
+    assert chosen.fit.freeze_finest == frozen
+    gain = grid_codec.FROZEN_STEP_GAIN if frozen else 1
+    assert chosen.fit.steps == round(grid_codec.STEPS["fast"] * gain)
+    explicit = grid_codec.plan(kind, config.with_options(steps=7))
+    assert explicit.fit.steps == 7  # --steps is taken as given
 
 
 def test_warm_start_codes_the_image_before_any_full_resolution_step():

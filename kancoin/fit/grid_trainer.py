@@ -44,6 +44,12 @@ class GridFitConfig:
     warm_steps: int = 0  # steps on the image at half resolution first (a quarter the cost)
     warm_depth: int = 1  # the half-resolution fit warm-starts itself this many times - 1
     freeze_finest: bool = False  # keep the full-resolution level at zero (3/4 of latents)
+    warm_candidates: int = 1  # Cool-chic's warm-up: this many short half-resolution starts,
+    candidate_steps: int = 50  # of this many steps each; the best one goes on
+    resume: bool = False  # the model is trained already: keep its output bias
+    warm_control: bool = False  # steer the warm start's lambda too; the full fit starts there
+    grad_clip: float | None = None  # global norm of all gradients (Cool-chic, C3: 0.1)
+    calibrate_at: tuple[float, ...] = ()  # shares of the steps where the target is re-aimed
     time_budget: float | None = None
     seed: int = 0
 
@@ -64,10 +70,14 @@ class GridFitResult:
 
 
 ProgressFn = Callable[[int, float, float, float], None]
+# (model, lambda, rounded latents' bpp by the float model) -> a new target_bpp: the codec
+# writes a real file and re-aims the controller at what the budget leaves the latents
+CalibrateFn = Callable[[GridModel, float, float], float]
 
 
 WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents (1-D: half)
 CONTROL_EVERY = 10  # steps between measurements of the rounded latents' rate
+WARM_RATE_SHARE = 0.95  # the coarser levels' share of the latent bits (finest: ~3 %)
 BUDGET_PROBE_STEPS = 5  # steps timed before a time budget sets the step count
 
 
@@ -107,8 +117,11 @@ def fit_grid(
     image: torch.Tensor,
     config: GridFitConfig,
     progress: ProgressFn | None = None,
+    calibrate: CalibrateFn | None = None,
 ) -> GridFitResult:
-    """Train latents, synthesis and context model on an (H, W, C) image in [0, 1]."""
+    """Train latents, synthesis and context model on an (H, W, C) image in [0, 1].
+
+    `calibrate`, with `config.calibrate_at`, re-aims the rate target from a real write."""
     started, cpu_started = time.perf_counter(), time.process_time()
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(config.seed)
@@ -131,8 +144,8 @@ def fit_grid(
 
     if warming:
         warm_report = None if progress is None else partial(report, warm_work, 0.0)
-        _warm_start(model, image, config, warm_report)
-    else:
+        warm_lam = _warm_start(model, image, config, warm_report)
+    elif not config.resume:
         model.init_output(targets.mean(dim=0))  # the first steps then learn detail
     loop_started = time.perf_counter()
     frozen = 1 if config.freeze_finest and model.spec.levels > 1 else 0
@@ -151,8 +164,12 @@ def fit_grid(
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     plan = _Plan(config, config.steps)
     log_lam = math.log(config.lam)
+    if warming and config.warm_control and config.target_bpp is not None:
+        log_lam = math.log((2 if model.spec.time_axis_only else 4) * warm_lam)  # per pixel
     history: list = []
     mse_value, bpp_value, step, hard_bpp = 1.0, 0.0, 0, 0.0
+    target_bpp = config.target_bpp
+    calibrations = sorted({round(plan.steps * share) for share in config.calibrate_at})
     while step < plan.steps:
         step += 1
         hard = step > plan.hard_from
@@ -186,20 +203,27 @@ def fit_grid(
         loss = mse + math.exp(log_lam) * bpp
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if config.grad_clip is not None:
+            trained = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
         optimizer.step()
         with torch.no_grad():
             for y in model.latents:
                 y.clamp_(-LATENT_MAX - 0.49, LATENT_MAX + 0.49)
         mse_value, bpp_value = float(mse.detach()), float(bpp.detach())
-        if config.target_bpp is not None and plan.control_from < step <= plan.hard_from:
-            if (step - plan.control_from) % CONTROL_EVERY == 1 or CONTROL_EVERY == 1:
+        if target_bpp is not None and plan.control_from < step <= plan.hard_from:
+            calibrating = calibrate is not None and step in calibrations
+            due = (step - plan.control_from) % CONTROL_EVERY == 1 or CONTROL_EVERY == 1
+            if due or calibrating:
                 # steer on the rate of the rounded latents, the ones the file will hold: the
                 # noisy proxy's rate is far higher (measured 0.27 vs 0.16 bpp on a crop)
                 with torch.no_grad():
                     rounded = [torch.round(y)[0, 0] for y in model.latents]
                     bits = model.context.bits(rounded, start=frozen)
                     hard_bpp = float(torch.stack(bits).sum()) / pixels
-            gap = max(-0.5, min(0.5, hard_bpp / config.target_bpp - 1))
+            if calibrating:
+                target_bpp = calibrate(model, math.exp(log_lam), hard_bpp)
+            gap = max(-0.5, min(0.5, hard_bpp / target_bpp - 1))
             log_lam += plan.gain * gap
         elapsed = time.perf_counter() - started
         if step % 25 == 0 or step == plan.steps:
@@ -236,7 +260,7 @@ def fit_grid(
 
 def _warm_start(
     model: GridModel, image: torch.Tensor, config: GridFitConfig, progress: ProgressFn | None
-) -> None:
+) -> float:
     """Train the model's coarser levels on the image at half resolution, then move them in.
 
     Level l of a grid for the half-size image has the size of level l + 1 of the full one
@@ -244,7 +268,10 @@ def _warm_start(
     latents, synthesis (shifted by one input) and context model carry over as they are; the
     finest level starts at zero, its synthesis column at its random start. Lambda is a
     quarter of the full one: a half-resolution pixel stands for four. A grid on the time
-    axis only (spec.time_axis_only: one row) halves the width alone.
+    axis only (spec.time_axis_only: one row) halves the width alone. With `warm_control`
+    the half-resolution fit steers its lambda to the full target's bits (the coarser levels
+    carry nearly all of them, WARM_RATE_SHARE), so the full fit starts at a measured lambda
+    instead of a guess. Returns the half-resolution fit's last lambda.
     """
     spec = model.spec
     height, width, _ = image.shape
@@ -257,22 +284,40 @@ def _warm_start(
     kernel = (1, 2) if one_d else 2
     half = torch.nn.functional.avg_pool2d(padded, kernel)[0].permute(1, 2, 0).contiguous()
     small = spec.replace(height=half.shape[0], width=half.shape[1], levels=spec.levels - 1)
-    coarse = small.build().to(image.device)
-    fit_grid(
-        coarse,
-        half,
-        replace(
-            config,
-            steps=config.warm_steps,
-            warm_steps=config.warm_steps if config.warm_depth > 1 else 0,
-            warm_depth=config.warm_depth - 1,
-            freeze_finest=False,
-            lam=config.lam / (2 if one_d else 4),
-            target_bpp=None,
-            time_budget=None,
+    shrink = 2 if one_d else 4  # pixels of the signal per pixel of the half-size one
+    warm = replace(
+        config,
+        steps=config.warm_steps,
+        warm_steps=config.warm_steps if config.warm_depth > 1 else 0,
+        warm_depth=config.warm_depth - 1,
+        warm_candidates=1,
+        freeze_finest=False,
+        lam=config.lam / shrink,
+        target_bpp=(
+            shrink * WARM_RATE_SHARE * config.target_bpp
+            if config.warm_control and config.target_bpp is not None
+            else None
         ),
-        progress,
+        time_budget=None,
+        calibrate_at=(),
     )
+    coarse = small.build().to(image.device)
+    if config.warm_candidates > 1:
+        # several short starts from different random networks; the lowest loss goes on
+        best = None
+        for candidate in range(config.warm_candidates):
+            if candidate:
+                torch.manual_seed(config.seed + 7919 * candidate)
+                start = small.build().to(image.device)
+            else:
+                start = coarse
+            short = replace(warm, steps=config.candidate_steps, seed=config.seed + candidate)
+            result = fit_grid(start, half, short)
+            loss = 10 ** (-result.psnr / 10) + result.lam * result.bpp
+            if best is None or loss < best[0]:
+                best = (loss, start)
+        coarse, warm = best[1], replace(warm, resume=True)
+    warm_lam = fit_grid(coarse, half, warm, progress).lam
     with torch.no_grad():
         for level, y in enumerate(coarse.latents):
             model.latents[level + 1].copy_(y)
@@ -286,6 +331,7 @@ def _warm_start(
         for name in ("w1", "b1", "w2", "b2"):
             if hasattr(coarse.context, name):
                 getattr(model.context, name).copy_(getattr(coarse.context, name))
+    return warm_lam
 
 
 def tune_synthesis(
