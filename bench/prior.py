@@ -86,12 +86,23 @@ def train_prior(path: Path, paths: list[Path], config: CohortConfig, crop=CROP) 
     started = time.process_time()
     data, members = prior_train.build(paths, config, name=path.stem, crop=crop)
     path.write_bytes(data)
+    _record(
+        path,
+        data,
+        started,
+        prior=str(path),
+        method=config.method,
+        steps=config.steps,
+        members=members,
+    )
+    return path
+
+
+def _record(path: Path, data: bytes, started: float, **fields) -> None:
+    """A trained prior's record (its fields, size, CPU, stable ranks, rule) to PATH.json."""
     made = priors.from_bytes(data)
     info = {
-        "prior": str(path),
-        "method": config.method,
-        "steps": config.steps,
-        "members": members,
+        **fields,
         "bytes": len(data),
         "cpu_seconds": round(time.process_time() - started, 1),
         "stable_ranks": [round(r, 3) for r in made.stable_ranks()],
@@ -100,32 +111,6 @@ def train_prior(path: Path, paths: list[Path], config: CohortConfig, crop=CROP) 
     }
     path.with_suffix(".json").write_text(json.dumps(info) + "\n")
     print(json.dumps(info), flush=True)
-    return path
-
-
-def tiles(paths: list[Path], crop=CROP, stride=None) -> list:
-    """The cohort's images cut into CROP tiles every STRIDE pixels (overlapping when the
-    stride is smaller than the crop; None: the crop, as `kancoin prior train` cuts them)."""
-    import numpy as np
-
-    from kancoin.signals import load_image
-
-    if stride is None:
-        return prior_train.cohort_images(paths, crop)
-    images = []
-    for path in paths:
-        image = load_image(path)
-        if image.shape[2] != 3:
-            image = np.repeat(image[:, :, :1], 3, axis=2)
-        height, width = image.shape[:2]
-        if width < crop[0] or height < crop[1]:
-            images.append(image)
-            continue
-        for top in range(0, height - crop[1] + 1, stride[1]):
-            for left in range(0, width - crop[0] + 1, stride[0]):
-                tile = image[top : top + crop[1], left : left + crop[0]]
-                images.append(np.ascontiguousarray(tile))
-    return images
 
 
 def train_variant(args) -> None:
@@ -145,29 +130,24 @@ def train_variant(args) -> None:
         method="shared", steps=args.steps, width=args.width, layers=args.layers, lr=args.lr
     )
     started = time.process_time()
-    images = tiles(COHORT, CROP, stride)
+    images = prior_train.cohort_images(COHORT, CROP, stride)
     spec, tensors = train_body(members_from_images(images), config)
     digests = [priors.member_digest(np.round(i * 255).astype(np.uint8)) for i in images]
     data = priors.to_bytes(spec, tensors, members=digests, name=path.stem, dtype=1)
     path.write_bytes(data)
-    made = priors.from_bytes(data)
-    info = {
-        "prior": path.name,
-        "id": made.sha256[:8].hex(),
-        "steps": config.steps,
-        "lr": config.lr,
-        "width": config.width,
-        "layers": config.layers,
-        "stride": args.stride,
-        "members": len(images),
-        "bytes": len(data),
-        "cpu_seconds": round(time.process_time() - started, 1),
-        "stable_ranks": [round(r, 3) for r in made.stable_ranks()],
-        "freeze_rule": made.rule_freeze(),
-        "load": round(os.getloadavg()[0], 2),
-    }
-    path.with_suffix(".json").write_text(json.dumps(info) + "\n")
-    print(json.dumps(info), flush=True)
+    _record(
+        path,
+        data,
+        started,
+        prior=path.name,
+        id=priors.from_bytes(data).sha256[:8].hex(),
+        steps=config.steps,
+        lr=config.lr,
+        width=config.width,
+        layers=config.layers,
+        stride=args.stride,
+        members=len(images),
+    )
 
 
 def speed(args) -> None:

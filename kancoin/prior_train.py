@@ -13,9 +13,12 @@ from kancoin.fit.cohort import CohortConfig, Progress, members_from_images, trai
 from kancoin.signals import load_image
 
 
-def cohort_images(paths: list[Path], crop: tuple[int, int] | None) -> list[np.ndarray]:
+def cohort_images(
+    paths: list[Path], crop: tuple[int, int] | None, stride: tuple[int, int] | None = None
+) -> list[np.ndarray]:
     """Each image RGB float32; with crop=(W, H), an image at least that large in both
-    dimensions becomes its non-overlapping WxH tiles (row-major), a smaller one stays whole."""
+    dimensions becomes its WxH tiles (row-major) every `stride` pixels (default: the crop,
+    tiles that do not overlap), a smaller one stays whole."""
     images = []
     for path in paths:
         image = load_image(path)
@@ -25,8 +28,9 @@ def cohort_images(paths: list[Path], crop: tuple[int, int] | None) -> list[np.nd
         if crop is None or width < crop[0] or height < crop[1]:
             images.append(image)
             continue
-        for top in range(0, height - crop[1] + 1, crop[1]):
-            for left in range(0, width - crop[0] + 1, crop[0]):
+        step_x, step_y = stride or crop
+        for top in range(0, height - crop[1] + 1, step_y):
+            for left in range(0, width - crop[0] + 1, step_x):
                 images.append(
                     np.ascontiguousarray(image[top : top + crop[1], left : left + crop[0]])
                 )

@@ -367,3 +367,21 @@ def test_the_bundled_prior_was_not_trained_on_kodak():
     for path in kodak:
         pixels = np.round(load_image(path) * 255).astype(np.uint8)
         assert priors.member_digest(pixels) not in members, path.name
+
+
+def test_cohort_images_cut_tiles_every_stride(tmp_path):
+    from PIL import Image
+
+    from kancoin.prior_train import cohort_images
+
+    pixels = np.arange(40 * 60 * 3, dtype=np.uint8).reshape(40, 60, 3)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    Image.fromarray(pixels[:10, :10]).save(tmp_path / "small.png")
+    paths = [tmp_path / "a.png", tmp_path / "small.png"]
+    apart = cohort_images(paths, (20, 20))
+    assert [t.shape[:2] for t in apart] == [(20, 20)] * 6 + [(10, 10)]
+    overlapping = cohort_images(paths, (20, 20), stride=(10, 10))
+    assert len(overlapping) == 3 * 5 + 1
+    np.testing.assert_array_equal(
+        overlapping[1], (pixels[:20, 10:30] / np.float32(255)).astype(np.float32)
+    )
