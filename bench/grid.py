@@ -30,8 +30,6 @@ KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kod
 # name -> (GridSpec changes, GridFitConfig changes)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
-    "calib": ({}, {"calibrate_at": (0.5,)}),
-    "calib2": ({}, {"calibrate_at": (0.45, 0.7)}),
     "clip01": ({}, {"grad_clip": 0.1}),
     "clip1": ({}, {"grad_clip": 1.0}),
     "ctx32": ({"context_hidden": 32}, {}),
@@ -40,21 +38,9 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     # freezing the finest level saves ~25 % CPU per step: the same CPU buys 4/3 the steps
     # (with --steps 300; the zero level costs no bits since the format's flag)
     "wctl": ({}, {"warm_control": True}),
-    "wctl-calib": ({}, {"warm_control": True, "calibrate_at": (0.5,)}),
     "wctl-frozen-400": (
         {},
         {"warm_control": True, "freeze_finest": True, "steps": 400, "warm_steps": 200},
-    ),
-    "wctl-cal2": ({}, {"warm_control": True, "calibrate_at": (0.35, 0.7)}),
-    "wctl-cal2-frozen-400": (
-        {},
-        {
-            "warm_control": True,
-            "calibrate_at": (0.35, 0.7),
-            "freeze_finest": True,
-            "steps": 400,
-            "warm_steps": 200,
-        },
     ),
     "floor": ({}, {"fill": "floor"}),
     "frozen-400-floor": (

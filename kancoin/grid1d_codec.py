@@ -12,8 +12,8 @@ from dataclasses import replace
 
 import torch
 
-from kancoin import audio, bitstream, grid_codec
-from kancoin.errors import InputError, RateError, UsageError
+from kancoin import audio, grid_codec
+from kancoin.errors import UsageError
 from kancoin.fit.grid_trainer import GridFitConfig, fit_grid
 from kancoin.grid_codec import GridEncoding, load_models, payload_report
 from kancoin.models.grid1d import Grid1DSpec
@@ -69,24 +69,9 @@ def encode(
     if getattr(kind.info, "sample_rate", None) is None:
         raise UsageError("--model grid1d codes audio only; images take --model grid")
     info = replace(kind.info, segment_frames=kind.info.frames)
-    spec = base_spec(config, info)
-    if config.model.layers is None:
-        spec = spec.size_for_budget(budget, grid_codec.NETWORK_BITS_GUESS)
-    spec = spec.replace(**(spec_changes or {}))
-    if spec.num_params() > bitstream.MAX_TOTAL_PARAMS:
-        raise InputError(
-            f"{info.describe()} needs {spec.num_latents()} latents, above the "
-            f"{bitstream.MAX_TOTAL_PARAMS} parameters one file may hold"
-        )
-    torch.manual_seed(config.training.seed)  # the networks' initial weights: same file each run
-    model = spec.build().to(device)
-    header_bits = grid_codec._header_bits(spec, info)
-    target = None
-    if budget is not None:
-        network_bits = grid_codec.NETWORK_BITS_GUESS * spec.num_network_params()
-        target = (budget - header_bits - network_bits) / info.frames
-        if target <= 0:
-            raise RateError(f"{budget:.0f} bits cannot hold a {spec.describe()}")
+    spec = grid_codec.sized_spec(base_spec(config, info), config, budget, info, spec_changes)
+    model = grid_codec.build_seeded(spec, config.training.seed, device)
+    target = grid_codec.latent_target(spec, info, budget, info.frames)
     training = config.training
     fit_config = GridFitConfig(
         steps=training.steps or STEPS.get(training.preset, STEPS["default"]),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from functools import partial
 
 import numpy as np
 import torch
@@ -38,9 +37,6 @@ REFINE_STEPS = 6  # halvings of one step index when it jumps past the floor (1/4
 FLOOR_MARGIN = 0.01  # "floor" aims this far above RATE_FLOOR: the fine-tuned rewrite may shrink
 FREEZE_MAX_BPP = 0.4  # budgets up to this keep the finest level at zero (measured at 0.3)
 FROZEN_STEP_GAIN = 4 / 3  # a frozen finest level makes a step ~25 % cheaper
-# shares of the fit where a real write re-aims the rate: none (measured no better, GRID.md)
-CALIBRATE_AT: tuple[float, ...] = ()
-CALIBRATE_AIM = 0.985  # share of the budget a calibrated file aims at
 
 
 @dataclass
@@ -160,22 +156,9 @@ def plan(
     if getattr(info, "height", None) is None:
         raise UsageError("--model grid codes images only")
     budget = kind.budget_bits(config)
-    spec = base_spec(config, info)
-    if config.model.layers is None:
-        spec = spec.size_for_budget(budget, NETWORK_BITS_GUESS)
-    spec = spec.replace(**(spec_changes or {}))
-    if spec.num_params() > bitstream.MAX_TOTAL_PARAMS:  # a reader would refuse the file
-        raise InputError(
-            f"{info.describe()} needs {spec.num_latents()} latents, above the "
-            f"{bitstream.MAX_TOTAL_PARAMS} parameters one file may hold"
-        )
+    spec = sized_spec(base_spec(config, info), config, budget, info, spec_changes)
     pixels = info.height * info.width
-    target = None
-    if budget is not None:
-        network_bits = NETWORK_BITS_GUESS * spec.num_network_params()
-        target = (budget - _header_bits(spec, info) - network_bits) / pixels
-        if target <= 0:
-            raise RateError(f"{budget:.0f} bits cannot hold a {spec.describe()}")
+    target = latent_target(spec, info, budget, pixels)
     training = config.training
     # at low rates the full-resolution level ends all zero anyway (docs/GRID.md): freezing it
     # saves a quarter of a step's work, which a preset spends on more steps
@@ -188,7 +171,6 @@ def plan(
         warm_steps=round(WARM_SHARE * steps),
         lam=_initial_lambda(target),
         target_bpp=None if target is None else 0.97 * target,
-        calibrate_at=CALIBRATE_AT if target is not None else (),
         freeze_finest=freeze,
         time_budget=training.time_budget,
         seed=training.seed,
@@ -225,12 +207,9 @@ def encode(
     """Train and write a grid model for the image in `kind` (an ImageKind), as `plan` says."""
     chosen = plan(kind, config, spec_changes=spec_changes, fit_changes=fit_changes)
     info = kind.info
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(chosen.seed)  # the networks' initial weights: same file each run
-        model = chosen.spec.build().to(device)
+    model = build_seeded(chosen.spec, chosen.seed, device)
     image = torch.from_numpy(kind.image).to(device)
-    calibrate = None if budget is None else partial(_calibrate, info, image, budget)
-    fit = fit_grid(model, image, chosen.fit, progress=progress, calibrate=calibrate)
+    fit = fit_grid(model, image, chosen.fit, progress=progress)
     with torch.no_grad():
         # float networks on the rounded latents: what quantizing the networks then costs
         psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
@@ -260,20 +239,38 @@ def encode(
     )
 
 
-def _calibrate(info, image, budget: float, model: GridModel, lam: float, float_bpp: float) -> float:
-    """A new target for the trainer's rate controller, from a real file written now.
+def sized_spec(spec: GridSpec, config, budget, info, spec_changes: dict | None) -> GridSpec:
+    """The networks sized to the budget (unless the user gave a shape), then the caller's
+    changes; refused before training when a reader would refuse the file."""
+    if config.model.layers is None:
+        spec = spec.size_for_budget(budget, NETWORK_BITS_GUESS)
+    spec = spec.replace(**(spec_changes or {}))
+    if spec.num_params() > bitstream.MAX_TOTAL_PARAMS:
+        raise InputError(
+            f"{info.describe()} needs {spec.num_latents()} latents, above the "
+            f"{bitstream.MAX_TOTAL_PARAMS} parameters one file may hold"
+        )
+    return spec
 
-    The plan's target guesses the networks' bits (NETWORK_BITS_GUESS per weight, about
-    twice what they take on a crop) and the integer coder's gap to the float model's
-    rate; the file written here measures both, so the target becomes the float rate
-    that would put the file at CALIBRATE_AIM of the budget."""
-    written = _write(model, info, image, 1.0, lam)
-    words = int.from_bytes(written.payload[:4], "little")
-    latent_bits = 8 * (len(written.payload) - 4 - 4 * words)
-    overhead = 8 * len(written.data) - latent_bits
-    pixels = info.height * info.width
-    ratio = float_bpp * pixels / max(1, latent_bits)  # float model's bits per coded bit
-    return max(1e-4, (CALIBRATE_AIM * budget - overhead) * ratio / pixels)
+
+def latent_target(spec: GridSpec, info, budget: float | None, samples: int) -> float | None:
+    """The latents' share of the budget in bits per pixel (or sample): what the header and
+    the networks (guessed at NETWORK_BITS_GUESS per weight) leave."""
+    if budget is None:
+        return None
+    network_bits = NETWORK_BITS_GUESS * spec.num_network_params()
+    target = (budget - _header_bits(spec, info) - network_bits) / samples
+    if target <= 0:
+        raise RateError(f"{budget:.0f} bits cannot hold a {spec.describe()}")
+    return target
+
+
+def build_seeded(spec: GridSpec, seed: int, device) -> GridModel:
+    """The spec's networks with initial weights from `seed`: the same file each run,
+    whatever the global random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return spec.build().to(device)
 
 
 def _initial_lambda(target_bpp: float | None) -> float:

@@ -49,7 +49,6 @@ class GridFitConfig:
     resume: bool = False  # the model is trained already: keep its output bias
     warm_control: bool = False  # steer the warm start's lambda too; the full fit starts there
     grad_clip: float | None = None  # global norm of all gradients (Cool-chic, C3: 0.1)
-    calibrate_at: tuple[float, ...] = ()  # shares of the steps where the target is re-aimed
     time_budget: float | None = None
     seed: int = 0
 
@@ -70,9 +69,6 @@ class GridFitResult:
 
 
 ProgressFn = Callable[[int, float, float, float], None]
-# (model, lambda, rounded latents' bpp by the float model) -> a new target_bpp: the codec
-# writes a real file and re-aims the controller at what the budget leaves the latents
-CalibrateFn = Callable[[GridModel, float, float], float]
 
 
 WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents (1-D: half)
@@ -117,11 +113,8 @@ def fit_grid(
     image: torch.Tensor,
     config: GridFitConfig,
     progress: ProgressFn | None = None,
-    calibrate: CalibrateFn | None = None,
 ) -> GridFitResult:
-    """Train latents, synthesis and context model on an (H, W, C) image in [0, 1].
-
-    `calibrate`, with `config.calibrate_at`, re-aims the rate target from a real write."""
+    """Train latents, synthesis and context model on an (H, W, C) image in [0, 1]."""
     started, cpu_started = time.perf_counter(), time.process_time()
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(config.seed)
@@ -168,8 +161,6 @@ def fit_grid(
         log_lam = math.log((2 if model.spec.time_axis_only else 4) * warm_lam)  # per pixel
     history: list = []
     mse_value, bpp_value, step, hard_bpp = 1.0, 0.0, 0, 0.0
-    target_bpp = config.target_bpp
-    calibrations = sorted({round(plan.steps * share) for share in config.calibrate_at})
     while step < plan.steps:
         step += 1
         hard = step > plan.hard_from
@@ -211,19 +202,15 @@ def fit_grid(
             for y in model.latents:
                 y.clamp_(-LATENT_MAX - 0.49, LATENT_MAX + 0.49)
         mse_value, bpp_value = float(mse.detach()), float(bpp.detach())
-        if target_bpp is not None and plan.control_from < step <= plan.hard_from:
-            calibrating = calibrate is not None and step in calibrations
-            due = (step - plan.control_from) % CONTROL_EVERY == 1 or CONTROL_EVERY == 1
-            if due or calibrating:
+        if config.target_bpp is not None and plan.control_from < step <= plan.hard_from:
+            if (step - plan.control_from) % CONTROL_EVERY == 1 or CONTROL_EVERY == 1:
                 # steer on the rate of the rounded latents, the ones the file will hold: the
                 # noisy proxy's rate is far higher (measured 0.27 vs 0.16 bpp on a crop)
                 with torch.no_grad():
                     rounded = [torch.round(y)[0, 0] for y in model.latents]
                     bits = model.context.bits(rounded, start=frozen)
                     hard_bpp = float(torch.stack(bits).sum()) / pixels
-            if calibrating:
-                target_bpp = calibrate(model, math.exp(log_lam), hard_bpp)
-            gap = max(-0.5, min(0.5, hard_bpp / target_bpp - 1))
+            gap = max(-0.5, min(0.5, hard_bpp / config.target_bpp - 1))
             log_lam += plan.gain * gap
         elapsed = time.perf_counter() - started
         if step % 25 == 0 or step == plan.steps:
@@ -299,7 +286,6 @@ def _warm_start(
             else None
         ),
         time_budget=None,
-        calibrate_at=(),
     )
     coarse = small.build().to(image.device)
     if config.warm_candidates > 1:
