@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kancoin.latents import FEATURES, ContextNet
+from kancoin.latents import ContextNet, feature_count
 from kancoin.models.base import HeaderField, ModelSpec
 from kancoin.models.network import CodedModel
 
@@ -46,6 +46,7 @@ class GridSpec(ModelSpec):
         HeaderField("activation", "uint:2", 0, len(ACTIVATIONS) - 1),
         HeaderField("upsampling", "uint:2", 0, len(UPSAMPLING) - 1),
         HeaderField("context_hidden", "uint:6", 0, 63),
+        HeaderField("context_order", "uint:2", 0, 2),  # EXPERIMENT: format not settled
     )
 
     height: int = 1  # the latent geometry's reference size: the encoded image's
@@ -56,6 +57,7 @@ class GridSpec(ModelSpec):
     activation: int = 0  # index into ACTIVATIONS
     upsampling: int = 1  # index into UPSAMPLING: bicubic (+0.3 dB over bilinear, GRID.md)
     context_hidden: int = 16  # 0: the factorized model (a mean and scale per level)
+    context_order: int = 0  # kancoin.latents: 0 checkerboard (two passes), 1-2 four passes
 
     @classmethod
     def own_codec(cls):
@@ -111,7 +113,7 @@ class GridSpec(ModelSpec):
         if self.context_hidden:
             c = self.context_hidden
             shapes += [
-                ("context.w1", (c, FEATURES)),
+                ("context.w1", (c, feature_count(self.context_order))),
                 ("context.b1", (c,)),
                 ("context.w2", (2, c)),
                 ("context.b2", (2,)),
@@ -129,7 +131,7 @@ class GridSpec(ModelSpec):
         dims = self.synthesis_dims()
         taps = 4 if UPSAMPLING[self.upsampling] == "bilinear" else 16
         synthesis = sum(a * b for a, b in itertools.pairwise(dims))
-        context = self.context_hidden * (FEATURES + 2)
+        context = self.context_hidden * (feature_count(self.context_order) + 2)
         per_latent = self.num_latents() / max(1, self.height * self.width)
         return round(taps * self.levels + synthesis + context * per_latent)
 
@@ -161,7 +163,7 @@ class GridModel(CodedModel):
                 for i, layer in enumerate(self.synthesis):
                     bound = 1 / dims[i] if i == 0 else math.sqrt(6 / dims[i]) / SINE_W0
                     layer.weight.uniform_(-bound, bound)
-        self.context = ContextNet(spec.levels, spec.context_hidden)
+        self.context = ContextNet(spec.levels, spec.context_hidden, spec.context_order)
 
     def coded_tensors(self) -> list[torch.Tensor]:
         out = []
