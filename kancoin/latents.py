@@ -50,6 +50,7 @@ TABLE_PATH = Path(__file__).parent / "data" / "grid_laplace.u16"
 FIXED_BITS = 8  # context weights and activations are integers at scale 2^-FIXED_BITS
 CONTEXT_STEP_INDEX = -16 * FIXED_BITS  # the same step in kancoin.quant's table
 CONTEXT_MAX_INT = 1 << 15  # |context weight| bound: every int64 sum stays below 2^45
+HIDDEN_CLAMP = 1 << 25  # residual hidden layers' outputs (scale 2^F) are clamped to this
 # level_bias[l, 1] == ZERO_LEVEL flags level l as all zero: it is not coded (no bits). Just
 # outside the weight bound, so no file written before it existed holds it (docs/FORMAT.md)
 ZERO_LEVEL = -(CONTEXT_MAX_INT + 1)
@@ -159,12 +160,14 @@ def _masks(h: int, w: int, order: int, device: torch.device) -> tuple[torch.Tens
 class ContextNet(nn.Module):
     """Float twin of the integer context model: per level a mean and log2 scale.
 
-    out = level_bias[l] + w2 relu(w1 x + b1) + b2, without the hidden part when hidden = 0.
+    out = level_bias[l] + w2 h + b2 with h = relu(w1 x + b1), without the hidden part when
+    hidden = 0; each further hidden layer k (`layers` > 1) is residual (Cool-chic's ARM):
+    h <- min(h + relu(u_k h + c_k), HIDDEN_CLAMP), u_k starting at zero.
     """
 
-    def __init__(self, levels: int, hidden: int, order: int = 0):
+    def __init__(self, levels: int, hidden: int, order: int = 0, layers: int = 1):
         super().__init__()
-        self.levels, self.hidden, self.order = levels, hidden, order
+        self.levels, self.hidden, self.order, self.layers = levels, hidden, order, layers
         self.features = feature_count(order)
         self.level_bias = nn.Parameter(torch.zeros(levels, 2))
         with torch.no_grad():
@@ -173,13 +176,17 @@ class ContextNet(nn.Module):
             n = self.features
             self.w1 = nn.Parameter(torch.randn(hidden, n) * (0.5 / math.sqrt(n)))
             self.b1 = nn.Parameter(torch.zeros(hidden))
+            self.residual = nn.ParameterList()
+            for _ in range(layers - 1):
+                self.residual.append(nn.Parameter(torch.zeros(hidden, hidden)))
+                self.residual.append(nn.Parameter(torch.zeros(hidden)))
             self.w2 = nn.Parameter(torch.zeros(2, hidden))
             self.b2 = nn.Parameter(torch.zeros(2))
 
     def coded_tensors(self) -> list[torch.Tensor]:
         if not self.hidden:
             return [self.level_bias]
-        return [self.level_bias, self.w1, self.b1, self.w2, self.b2]
+        return [self.level_bias, self.w1, self.b1, *self.residual, self.w2, self.b2]
 
     def params(self, feats: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log2 scale) for (..., features) float features of level `index`."""
@@ -187,6 +194,9 @@ class ContextNet(nn.Module):
         if self.hidden:
             flat = feats.reshape(-1, self.features)  # 2-D matmuls: a batched one is far slower
             h = torch.addmm(self.b1, flat, self.w1.t()).relu_()
+            for k in range(0, len(self.residual), 2):
+                u, c = self.residual[k], self.residual[k + 1]
+                h = (h + torch.addmm(c, h, u.t()).relu()).clamp(max=HIDDEN_CLAMP / (1 << FIXED_BITS))
             out = torch.addmm(self.b2 + self.level_bias[index], h, self.w2.t()).reshape(*shape, 2)
         else:
             out = self.level_bias[index].expand(*shape, 2)
@@ -237,11 +247,17 @@ def _int_outputs(weights: list[np.ndarray], feats: torch.Tensor, index: int) -> 
         # The products run in float64, on BLAS: every operand is an integer and every partial
         # sum stays below 2^45 (CONTEXT_MAX_INT), where float64 is exact in any order of
         # summation, so this is the int64 result bit for bit, 10x faster than int64 matmul.
-        w1, b1, w2 = (torch.from_numpy(w.astype(np.float64).reshape(-1)) for w in weights[1:4])
-        b2 = torch.from_numpy(weights[4].astype(np.int64).reshape(-1))
+        w1, b1 = (torch.from_numpy(w.astype(np.float64).reshape(-1)) for w in weights[1:3])
+        w2 = torch.from_numpy(weights[-2].astype(np.float64).reshape(-1))
+        b2 = torch.from_numpy(weights[-1].astype(np.int64).reshape(-1))
         hidden = b1.numel()
-        acc = feats.to(torch.float64) @ w1.reshape(hidden, -1).t() + b1  # scale 2^F
-        acc = torch.relu(acc) @ w2.reshape(2, hidden).t()  # scale 2^2F
+        h = torch.relu(feats.to(torch.float64) @ w1.reshape(hidden, -1).t() + b1)  # scale 2^F
+        for k in range(3, len(weights) - 2, 2):  # residual layers: h stays <= HIDDEN_CLAMP
+            u = torch.from_numpy(weights[k].astype(np.float64).reshape(hidden, hidden))
+            c = torch.from_numpy(weights[k + 1].astype(np.int64).reshape(-1))
+            step = torch.relu(((h @ u.t()).to(torch.int64) >> FIXED_BITS) + c)
+            h = (h.to(torch.int64) + step).clamp_(max=HIDDEN_CLAMP).to(torch.float64)
+        acc = h @ w2.reshape(2, hidden).t()  # scale 2^2F
         out = out + (acc.to(torch.int64) >> FIXED_BITS) + b2
     return out
 
