@@ -33,11 +33,6 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "clip01": ({}, {"grad_clip": 0.1}),
     "clip1": ({}, {"grad_clip": 1.0}),
     "ctx32": ({"context_hidden": 32}, {}),
-    "order1": ({"context_order": 1}, {}),  # four passes, 4 neighbour slots (docs/GRID.md)
-    "order2": ({"context_order": 2}, {}),  # four passes, 8 neighbour slots
-    "ctx-l2": ({"context_layers": 2}, {}),  # a residual second hidden layer in the context
-    "order1-l2": ({"context_order": 1, "context_layers": 2}, {}),
-    "order2-l2": ({"context_order": 2, "context_layers": 2}, {}),
     "net02": ({}, {"lr_networks": 0.02}),
     "net005": ({}, {"lr_networks": 0.005}),
     # freezing the finest level saves ~25 % CPU per step: the same CPU buys 4/3 the steps

@@ -400,17 +400,13 @@ def _write(
         )
         for t in model.context.coded_tensors()
     ]
-    context = latents.refit_level_bias(
-        [q.cpu().numpy() for q in ints], context, spec.context_order
-    )
+    context = latents.refit_level_bias([q.cpu().numpy() for q in ints], context)
     context_codings = [entropy.choose_params(c)[0] for c in context]
     coded = synthesis + [
         (c, p, latents.CONTEXT_STEP_INDEX) for c, p in zip(context, context_codings, strict=True)
     ]
     network_words = entropy.encode([(c, p) for c, p, _ in coded])
-    latent_words, _ = latents.encode(
-        [q.cpu().numpy() for q in ints], context, spec.context_order
-    )
+    latent_words, _ = latents.encode([q.cpu().numpy() for q in ints], context)
     payload = (
         np.array([len(network_words) // 4], dtype="<u4").tobytes() + network_words + latent_words
     )
@@ -490,7 +486,7 @@ def load_models(header: Header, payload: bytes, device: torch.device) -> list[Gr
     ints, latent_bytes = _split(header, payload)
     context = _context_ints(header, ints)
     spec = header.spec
-    levels, _ = latents.decode(latent_bytes, spec.level_shapes(), context, spec.context_order)
+    levels, _ = latents.decode(latent_bytes, spec.level_shapes(), context)
     model = spec.build()
     with torch.no_grad():
         for tensor, values, coding in zip(model.coded_tensors(), ints, header.tensors, strict=True):
@@ -506,8 +502,7 @@ def payload_report(header: Header, payload: bytes) -> dict:
     """The rate split of a grid file: bits of the networks and of each latent level."""
     ints, latent_bytes = _split(header, payload)
     context = _context_ints(header, ints)
-    spec = header.spec
-    _, bits = latents.decode(latent_bytes, spec.level_shapes(), context, spec.context_order)
+    _, bits = latents.decode(latent_bytes, header.spec.level_shapes(), context)
     network_bytes = int.from_bytes(payload[:4], "little") * 4
     return {
         "network_bits": 8 * network_bytes,

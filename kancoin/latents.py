@@ -8,14 +8,9 @@ decoding machine, so a file decodes identically on any CPU, thread count or torc
 The table row of a latent is chosen by a tiny context network run in fixed point (int64):
 its inputs are integers (already decoded latents), its weights integers at scale 2^-8, and
 its two outputs are rounded to a mean in quarters and a scale index. Order of decoding
-(docs/GRID.md): coarsest level first; within a level, by the context order (a header
-field). Order 0, the checkerboard: first the "anchors" (i + j even), whose context is the
-coarser level only, then the other half, which also sees its four decoded anchor
-neighbours. Orders 1 and 2, four passes by the parity of (i, j): A = (even, even) sees the
-coarser level only, B = (odd, odd) its 4 diagonal A neighbours, C = (even, odd) and then
-D = (odd, even) their 4 decoded neighbours up, down, left and right; order 2 gives D its 4
-diagonal (C) neighbours too, in 4 more feature slots. Each pass is one vectorised step,
-never a loop per latent.
+(docs/GRID.md): coarsest level first; within a level, first the "anchors" (i + j even),
+whose context is the coarser level only, then the other half, which also sees its four
+decoded anchor neighbours. Each pass is one vectorised step, never a loop per latent.
 A context network without hidden units is the factorized model: one learned mean and scale
 per level.
 
@@ -50,15 +45,10 @@ TABLE_PATH = Path(__file__).parent / "data" / "grid_laplace.u16"
 FIXED_BITS = 8  # context weights and activations are integers at scale 2^-FIXED_BITS
 CONTEXT_STEP_INDEX = -16 * FIXED_BITS  # the same step in kancoin.quant's table
 CONTEXT_MAX_INT = 1 << 15  # |context weight| bound: every int64 sum stays below 2^45
-HIDDEN_CLAMP = 1 << 25  # residual hidden layers' outputs (scale 2^F) are clamped to this
 # level_bias[l, 1] == ZERO_LEVEL flags level l as all zero: it is not coded (no bits). Just
 # outside the weight bound, so no file written before it existed holds it (docs/FORMAT.md)
 ZERO_LEVEL = -(CONTEXT_MAX_INT + 1)
 FEATURES = 14  # 4 neighbours, the non-anchor flag, the coarser level's 3x3 around the parent
-# context orders (docs/FORMAT.md): 0 checkerboard, 1 four passes (4 neighbour slots, 3 pass
-# flags), 2 four passes with 8 neighbour slots (D also sees its diagonals)
-ORDERS = 3
-ORDER_FEATURES = (FEATURES, 4 + 3 + 9, 8 + 3 + 9)
 LOG2_SCALE_MIN = -SCALE_OFFSET / SCALE_STEPS_PER_OCTAVE
 LOG2_SCALE_MAX = (SCALES - 1 - SCALE_OFFSET) / SCALE_STEPS_PER_OCTAVE
 MIN_PROBABILITY = 1.0 / TABLE_TOTAL
@@ -83,42 +73,23 @@ def table() -> np.ndarray:
     return freq.reshape(SCALES * FRACTIONS, SYMBOLS).astype(np.float64) / TABLE_TOTAL
 
 
-def feature_count(order: int) -> int:
-    return ORDER_FEATURES[order]
+def features(level: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
+    """(h, w, FEATURES) context of every latent of a level (float or int64 alike).
 
-
-def features(level: torch.Tensor, parent: torch.Tensor | None, order: int = 0) -> torch.Tensor:
-    """(h, w, feature_count(order)) context of every latent of a level (float or int64).
-
-    A neighbour slot is zero where that neighbour is not decoded before the latent (masks
-    by pass), so the same function serves the encoder (which knows the whole level) and the
-    decoder (which knows only the earlier passes' latents).
+    Anchors (i + j even) see only the coarser level: their neighbour features are zero,
+    so the same function serves the encoder (which knows the whole level) and the decoder
+    (which knows only the anchors when it decodes the others).
     """
     h, w = level.shape
     padded = F.pad(level[None, None], (1, 1, 1, 1))[0, 0]
-    cross = [
-        padded[0:h, 1 : w + 1],  # up
-        padded[2 : h + 2, 1 : w + 1],  # down
-        padded[1 : h + 1, 0:w],  # left
-        padded[1 : h + 1, 2 : w + 2],  # right
+    other = _non_anchors(h, w, level.device).to(level.dtype)
+    neighbours = [
+        padded[0:h, 1 : w + 1],
+        padded[2 : h + 2, 1 : w + 1],
+        padded[1 : h + 1, 0:w],
+        padded[1 : h + 1, 2 : w + 2],
     ]
-    masks = [m.to(level.dtype) for m in _masks(h, w, order, level.device)]
-    if order == 0:
-        other = masks[0]
-        columns = [n * other for n in cross] + [other]
-    else:
-        diagonal = [
-            padded[0:h, 2 : w + 2],  # up-right (slot of up, turned 45 degrees)
-            padded[2 : h + 2, 0:w],  # down-left
-            padded[0:h, 0:w],  # up-left
-            padded[2 : h + 2, 2 : w + 2],  # down-right
-        ]
-        cross_mask, diagonal_mask, is_b, is_c, is_d = masks
-        if order == 1:  # B's diagonals in the cross slots
-            columns = [c * cross_mask + d * is_b for c, d in zip(cross, diagonal, strict=True)]
-        else:
-            columns = [c * cross_mask for c in cross] + [d * diagonal_mask for d in diagonal]
-        columns += [is_b, is_c, is_d]
+    columns = [n * other for n in neighbours] + [other]
     if parent is None:
         columns += [torch.zeros_like(level)] * 9
     else:
@@ -134,69 +105,45 @@ def features(level: torch.Tensor, parent: torch.Tensor | None, order: int = 0) -
 
 
 @cache
-def _pass_ids(h: int, w: int, order: int) -> torch.Tensor:
-    """(h, w) int64: the pass that decodes each latent (0, 1 for order 0; 0..3 A..D else)."""
+def _non_anchor_cached(h: int, w: int) -> torch.Tensor:
     i = torch.arange(h)[:, None]
     j = torch.arange(w)[None, :]
-    if order == 0:
-        return ((i + j) % 2).expand(h, w).contiguous()
-    # A = (even, even) 0, B = (odd, odd) 1, C = (even, odd) 2, D = (odd, even) 3
-    return torch.tensor([[0, 2], [3, 1]])[i % 2, j % 2]
+    return (i + j) % 2 == 1
 
 
-@cache
-def _masks_cached(h: int, w: int, order: int) -> tuple[torch.Tensor, ...]:
-    ids = _pass_ids(h, w, order)
-    if order == 0:
-        return (ids == 1,)
-    # cross neighbours are decoded for C and D, diagonal ones for B and D
-    return (ids >= 2, (ids == 1) | (ids == 3), ids == 1, ids == 2, ids == 3)
-
-
-def _masks(h: int, w: int, order: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-    return tuple(m.to(device) for m in _masks_cached(h, w, order))
+def _non_anchors(h: int, w: int, device: torch.device) -> torch.Tensor:
+    return _non_anchor_cached(h, w).to(device)
 
 
 class ContextNet(nn.Module):
     """Float twin of the integer context model: per level a mean and log2 scale.
 
-    out = level_bias[l] + w2 h + b2 with h = relu(w1 x + b1), without the hidden part when
-    hidden = 0; each further hidden layer k (`layers` > 1) is residual (Cool-chic's ARM):
-    h <- min(h + relu(u_k h + c_k), HIDDEN_CLAMP), u_k starting at zero.
+    out = level_bias[l] + w2 relu(w1 x + b1) + b2, without the hidden part when hidden = 0.
     """
 
-    def __init__(self, levels: int, hidden: int, order: int = 0, layers: int = 1):
+    def __init__(self, levels: int, hidden: int):
         super().__init__()
-        self.levels, self.hidden, self.order, self.layers = levels, hidden, order, layers
-        self.features = feature_count(order)
+        self.levels, self.hidden = levels, hidden
         self.level_bias = nn.Parameter(torch.zeros(levels, 2))
         with torch.no_grad():
             self.level_bias[:, 1] = INITIAL_LOG2_SCALE
         if hidden:
-            n = self.features
-            self.w1 = nn.Parameter(torch.randn(hidden, n) * (0.5 / math.sqrt(n)))
+            self.w1 = nn.Parameter(torch.randn(hidden, FEATURES) * (0.5 / math.sqrt(FEATURES)))
             self.b1 = nn.Parameter(torch.zeros(hidden))
-            self.residual = nn.ParameterList()
-            for _ in range(layers - 1):
-                self.residual.append(nn.Parameter(torch.zeros(hidden, hidden)))
-                self.residual.append(nn.Parameter(torch.zeros(hidden)))
             self.w2 = nn.Parameter(torch.zeros(2, hidden))
             self.b2 = nn.Parameter(torch.zeros(2))
 
     def coded_tensors(self) -> list[torch.Tensor]:
         if not self.hidden:
             return [self.level_bias]
-        return [self.level_bias, self.w1, self.b1, *self.residual, self.w2, self.b2]
+        return [self.level_bias, self.w1, self.b1, self.w2, self.b2]
 
     def params(self, feats: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean, log2 scale) for (..., features) float features of level `index`."""
+        """(mean, log2 scale) for (..., FEATURES) float features of level `index`."""
         shape = feats.shape[:-1]
         if self.hidden:
-            flat = feats.reshape(-1, self.features)  # 2-D matmuls: a batched one is far slower
+            flat = feats.reshape(-1, FEATURES)  # 2-D matmuls: a batched one is far slower
             h = torch.addmm(self.b1, flat, self.w1.t()).relu_()
-            for k in range(0, len(self.residual), 2):
-                u, c = self.residual[k], self.residual[k + 1]
-                h = (h + torch.addmm(c, h, u.t()).relu()).clamp(max=HIDDEN_CLAMP / (1 << FIXED_BITS))
             out = torch.addmm(self.b2 + self.level_bias[index], h, self.w2.t()).reshape(*shape, 2)
         else:
             out = self.level_bias[index].expand(*shape, 2)
@@ -210,7 +157,7 @@ class ContextNet(nn.Module):
             if index < start:
                 continue
             parent = levels[index + 1] if index + 1 < len(levels) else None
-            mean, log2_scale = self.params(features(level, parent, self.order), index)
+            mean, log2_scale = self.params(features(level, parent), index)
             out.append(laplace_bits(level, mean, torch.exp2(log2_scale)).sum())
         return out
 
@@ -247,17 +194,11 @@ def _int_outputs(weights: list[np.ndarray], feats: torch.Tensor, index: int) -> 
         # The products run in float64, on BLAS: every operand is an integer and every partial
         # sum stays below 2^45 (CONTEXT_MAX_INT), where float64 is exact in any order of
         # summation, so this is the int64 result bit for bit, 10x faster than int64 matmul.
-        w1, b1 = (torch.from_numpy(w.astype(np.float64).reshape(-1)) for w in weights[1:3])
-        w2 = torch.from_numpy(weights[-2].astype(np.float64).reshape(-1))
-        b2 = torch.from_numpy(weights[-1].astype(np.int64).reshape(-1))
+        w1, b1, w2 = (torch.from_numpy(w.astype(np.float64).reshape(-1)) for w in weights[1:4])
+        b2 = torch.from_numpy(weights[4].astype(np.int64).reshape(-1))
         hidden = b1.numel()
-        h = torch.relu(feats.to(torch.float64) @ w1.reshape(hidden, -1).t() + b1)  # scale 2^F
-        for k in range(3, len(weights) - 2, 2):  # residual layers: h stays <= HIDDEN_CLAMP
-            u = torch.from_numpy(weights[k].astype(np.float64).reshape(hidden, hidden))
-            c = torch.from_numpy(weights[k + 1].astype(np.int64).reshape(-1))
-            step = torch.relu(((h @ u.t()).to(torch.int64) >> FIXED_BITS) + c)
-            h = (h.to(torch.int64) + step).clamp_(max=HIDDEN_CLAMP).to(torch.float64)
-        acc = h @ w2.reshape(2, hidden).t()  # scale 2^2F
+        acc = feats.to(torch.float64) @ w1.reshape(hidden, FEATURES).t() + b1  # scale 2^F
+        acc = torch.relu(acc) @ w2.reshape(2, hidden).t()  # scale 2^2F
         out = out + (acc.to(torch.int64) >> FIXED_BITS) + b2
     return out
 
@@ -272,9 +213,7 @@ def _rows(out: torch.Tensor) -> torch.Tensor:
     return torch.stack([mean, k * FRACTIONS + fraction], dim=-1)
 
 
-def refit_level_bias(
-    levels: list[np.ndarray], weights: list[np.ndarray], order: int = 0
-) -> list[np.ndarray]:
+def refit_level_bias(levels: list[np.ndarray], weights: list[np.ndarray]) -> list[np.ndarray]:
     """The context weights with each level's bias moved to where the integer model codes
     these latents in the fewest bits (a search over mean and scale offsets).
 
@@ -298,7 +237,7 @@ def refit_level_bias(
             bias[index, 1] = ZERO_LEVEL
             continue
         parent = tensors[index + 1] if index + 1 < len(tensors) else None
-        out = _int_outputs(weights, features(level, parent, order), index).reshape(-1, 2)
+        out = _int_outputs(weights, features(level, parent), index).reshape(-1, 2)
         values = level.reshape(-1)
         best, best_bits = None, math.inf
         for offset in offsets:
@@ -326,11 +265,9 @@ def zero_levels(weights: list[np.ndarray]) -> list[bool]:
     return [bool(v == ZERO_LEVEL) for v in weights[0].astype(np.int64).reshape(-1, 2)[:, 1]]
 
 
-@cache
-def _passes(h: int, w: int, order: int) -> tuple[torch.Tensor, ...]:
-    """Flat positions of each pass, in decoding order, row-major within a pass."""
-    ids = _pass_ids(h, w, order).reshape(-1)
-    return tuple(torch.nonzero(ids == p).reshape(-1) for p in range(2 if order == 0 else 4))
+def _passes(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    other = _non_anchor_cached(h, w).reshape(-1)
+    return torch.nonzero(~other).reshape(-1), torch.nonzero(other).reshape(-1)
 
 
 def _groups(rows: np.ndarray):
@@ -345,9 +282,7 @@ def _groups(rows: np.ndarray):
         yield int(sorted_rows[start]), order[start:end]
 
 
-def encode(
-    levels: list[np.ndarray], weights: list[np.ndarray], order: int = 0
-) -> tuple[bytes, list[float]]:
+def encode(levels: list[np.ndarray], weights: list[np.ndarray]) -> tuple[bytes, list[float]]:
     """Range-code integer latent levels (finest first); returns words and ideal bits per level."""
     check_context_ints(weights)
     probs = table()
@@ -364,10 +299,9 @@ def encode(
                 raise ValueError("a level flagged all zero holds a non-zero latent")
             continue
         parent = tensors[index + 1] if index + 1 < len(levels) else None
-        params = int_params(weights, features(level, parent, order), index)
-        params = params.reshape(-1, 2).numpy()
+        params = int_params(weights, features(level, parent), index).reshape(-1, 2).numpy()
         flat = level.reshape(-1).numpy()
-        for positions in _passes(*level.shape, order):
+        for positions in _passes(*level.shape):
             pos = positions.numpy()
             symbols = flat[pos] - params[pos, 0] + RESIDUAL_MAX
             for row, members in _groups(params[pos, 1]):
@@ -379,7 +313,7 @@ def encode(
 
 
 def decode(
-    payload: bytes, shapes: list[tuple[int, int]], weights: list[np.ndarray], order: int = 0
+    payload: bytes, shapes: list[tuple[int, int]], weights: list[np.ndarray]
 ) -> tuple[list[np.ndarray], list[float]]:
     """Inverse of `encode`: the levels (finest first) and their ideal bits."""
     check_context_ints(weights)
@@ -398,9 +332,9 @@ def decode(
             h, w = shapes[index]
             flat = np.zeros(h * w, dtype=np.int64)
             parent = levels[index + 1] if index + 1 < len(shapes) else None
-            for positions in _passes(h, w, order) if not zero[index] else ():
+            for positions in _passes(h, w) if not zero[index] else ():
                 level = torch.from_numpy(flat.reshape(h, w))
-                feats = features(level, parent, order).reshape(h * w, -1)[positions]
+                feats = features(level, parent).reshape(-1, FEATURES)[positions]
                 params = int_params(weights, feats, index).numpy()  # this pass's latents only
                 pos = positions.numpy()
                 for row, members in _groups(params[:, 1]):

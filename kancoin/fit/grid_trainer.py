@@ -314,9 +314,9 @@ def _warm_start(
                 full.weight.copy_(part.weight)
             full.bias.copy_(part.bias)
         model.context.level_bias[1:].copy_(coarse.context.level_bias)
-        networks = zip(model.context.coded_tensors()[1:], coarse.context.coded_tensors()[1:])
-        for full, part in networks:  # all but the level bias, shifted by a level above
-            full.copy_(part)
+        for name in ("w1", "b1", "w2", "b2"):
+            if hasattr(coarse.context, name):
+                getattr(model.context, name).copy_(getattr(coarse.context, name))
     return warm_lam
 
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kancoin.latents import ContextNet, feature_count
+from kancoin.latents import FEATURES, ContextNet
 from kancoin.models.base import HeaderField, ModelSpec
 from kancoin.models.network import CodedModel
 
@@ -46,8 +46,6 @@ class GridSpec(ModelSpec):
         HeaderField("activation", "uint:2", 0, len(ACTIVATIONS) - 1),
         HeaderField("upsampling", "uint:2", 0, len(UPSAMPLING) - 1),
         HeaderField("context_hidden", "uint:6", 0, 63),
-        HeaderField("context_order", "uint:2", 0, 2),  # EXPERIMENT: format not settled
-        HeaderField("context_layers", "uint:2", 1, 3),  # EXPERIMENT
     )
 
     height: int = 1  # the latent geometry's reference size: the encoded image's
@@ -58,8 +56,6 @@ class GridSpec(ModelSpec):
     activation: int = 0  # index into ACTIVATIONS
     upsampling: int = 1  # index into UPSAMPLING: bicubic (+0.3 dB over bilinear, GRID.md)
     context_hidden: int = 16  # 0: the factorized model (a mean and scale per level)
-    context_order: int = 0  # kancoin.latents: 0 checkerboard (two passes), 1-2 four passes
-    context_layers: int = 1  # hidden layers of the context model (the others residual)
 
     @classmethod
     def own_codec(cls):
@@ -115,12 +111,8 @@ class GridSpec(ModelSpec):
         if self.context_hidden:
             c = self.context_hidden
             shapes += [
-                ("context.w1", (c, feature_count(self.context_order))),
+                ("context.w1", (c, FEATURES)),
                 ("context.b1", (c,)),
-            ]
-            for k in range(self.context_layers - 1):
-                shapes += [(f"context.u{k + 1}", (c, c)), (f"context.c{k + 1}", (c,))]
-            shapes += [
                 ("context.w2", (2, c)),
                 ("context.b2", (2,)),
             ]
@@ -137,8 +129,7 @@ class GridSpec(ModelSpec):
         dims = self.synthesis_dims()
         taps = 4 if UPSAMPLING[self.upsampling] == "bilinear" else 16
         synthesis = sum(a * b for a, b in itertools.pairwise(dims))
-        c = self.context_hidden
-        context = c * (feature_count(self.context_order) + 2 + c * (self.context_layers - 1))
+        context = self.context_hidden * (FEATURES + 2)
         per_latent = self.num_latents() / max(1, self.height * self.width)
         return round(taps * self.levels + synthesis + context * per_latent)
 
@@ -170,9 +161,7 @@ class GridModel(CodedModel):
                 for i, layer in enumerate(self.synthesis):
                     bound = 1 / dims[i] if i == 0 else math.sqrt(6 / dims[i]) / SINE_W0
                     layer.weight.uniform_(-bound, bound)
-        self.context = ContextNet(
-            spec.levels, spec.context_hidden, spec.context_order, spec.context_layers
-        )
+        self.context = ContextNet(spec.levels, spec.context_hidden)
 
     def coded_tensors(self) -> list[torch.Tensor]:
         out = []
