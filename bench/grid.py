@@ -30,6 +30,9 @@ KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kod
 # name -> (GridSpec changes, GridFitConfig changes)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
+    # Cool-chic v3's residual 3x3 convolutions on the synthesis' output (docs/GRID.md)
+    "conv2": ({"conv_layers": 2}, {}),
+    "conv1": ({"conv_layers": 1}, {}),
     "clip01": ({}, {"grad_clip": 0.1}),
     "clip1": ({}, {"grad_clip": 1.0}),
     "ctx32": ({"context_hidden": 32}, {}),
