@@ -20,6 +20,7 @@ from kancoin import bitstream, entropy, latents, quant
 from kancoin.bitstream import Header, TensorCoding
 from kancoin.errors import FormatError, InputError, RateError, UsageError
 from kancoin.fit.grid_trainer import GridFitConfig, GridFitResult, fit_grid, tune_synthesis
+from kancoin.models import spec_class_by_name
 from kancoin.models.grid import ACTIVATIONS, GridModel, GridSpec
 from kancoin.signals import psnr_from_mse
 
@@ -55,7 +56,8 @@ class GridEncoding:
 
 
 def base_spec(config, info) -> GridSpec:
-    spec = GridSpec(in_features=2, out_features=info.channels, height=info.height, width=info.width)
+    family = spec_class_by_name(config.model.model)  # GridSpec or GridConvSpec (model 21)
+    spec = family(in_features=2, out_features=info.channels, height=info.height, width=info.width)
     levels = min(spec.levels, max(1, math.ceil(math.log2(max(info.height, info.width))) + 1))
     spec = spec.replace(levels=levels)
     shape = config.model

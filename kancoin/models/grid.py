@@ -314,7 +314,16 @@ def _reference_conv(
     if h % height == 0 and w % width == 0 and h // height == w // width:
         k = h // height  # taps on output pixels: an exact dilated convolution
         return F.conv2d(F.pad(image, (k, k, k, k), mode="replicate"), weight, bias, dilation=k)
-    # taps between output pixels: bilinear reads at the shifted pixel centres
+    return _sampled_conv(image, weight, bias, height, width)
+
+
+def _sampled_conv(
+    image: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
+    """`_reference_conv` at any size: each tap reads the rendering bilinearly at the pixel
+    centres shifted by one reference pixel (border padding); at integer scales the reads
+    land on pixel centres and this equals the dilated convolution."""
+    h, w = image.shape[-2:]
     ys = (torch.arange(h, dtype=image.dtype, device=image.device) + 0.5) * (2 / h) - 1
     xs = (torch.arange(w, dtype=image.dtype, device=image.device) + 0.5) * (2 / w) - 1
     out = bias.reshape(1, -1, 1, 1).expand(1, weight.shape[0], h, w).clone()
