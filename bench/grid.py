@@ -30,12 +30,6 @@ KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kod
 # name -> (GridSpec changes, GridFitConfig changes)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
-    # Cool-chic v3's residual 3x3 convolutions on the synthesis' output (docs/GRID.md)
-    "conv2": ({"conv_layers": 2}, {}),
-    "conv1": ({"conv_layers": 1}, {}),
-    # the same at the base's latent target and lambda (its weights not taken from the
-    # latents' share): the 256x384 crop's at 0.3 bpp, from grid_codec.plan
-    "conv2-equal": ({"conv_layers": 2}, {"target_bpp": 0.2560005, "lam": 0.0064606}),
     "clip01": ({}, {"grad_clip": 0.1}),
     "clip1": ({}, {"grad_clip": 1.0}),
     "ctx32": ({"context_hidden": 32}, {}),

@@ -319,15 +319,9 @@ class ImageKind(SignalKind):
             return torch.stack([ys[index // width], xs[index % width]], dim=1)
 
         out = torch.empty((width * height, self.info.channels))
-        render_into(models[0], width * height, coords_at, ys, out=out)
-        image = out.reshape(height, width, self.info.channels)
-        # a stage over the whole rendering (the latent grid's convolutions), when it has one
-        stage = getattr(models[0], "image_stage", lambda: None)()
-        if stage is not None:
-            with torch.no_grad():
-                image.copy_(stage(image.to(device)).cpu())
-        image.nan_to_num_(nan=0.0).clamp_(0.0, 1.0)  # a hostile network's NaN: black
-        return image.numpy()
+        pixels = render_into(models[0], width * height, coords_at, ys, out=out)
+        pixels.nan_to_num_(nan=0.0).clamp_(0.0, 1.0)  # a hostile network's NaN: black
+        return out.reshape(height, width, self.info.channels).numpy()
 
     def check_format(
         self, path: Path, size: tuple[int, int] | None = None, *, quality: int | None = None

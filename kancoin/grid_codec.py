@@ -20,7 +20,6 @@ from kancoin import bitstream, entropy, latents, quant
 from kancoin.bitstream import Header, TensorCoding
 from kancoin.errors import FormatError, InputError, RateError, UsageError
 from kancoin.fit.grid_trainer import GridFitConfig, GridFitResult, fit_grid, tune_synthesis
-from kancoin.models import spec_class_by_name
 from kancoin.models.grid import ACTIVATIONS, GridModel, GridSpec
 from kancoin.signals import psnr_from_mse
 
@@ -56,8 +55,7 @@ class GridEncoding:
 
 
 def base_spec(config, info) -> GridSpec:
-    family = spec_class_by_name(config.model.model)  # GridSpec or GridConvSpec (model 21)
-    spec = family(in_features=2, out_features=info.channels, height=info.height, width=info.width)
+    spec = GridSpec(in_features=2, out_features=info.channels, height=info.height, width=info.width)
     levels = min(spec.levels, max(1, math.ceil(math.log2(max(info.height, info.width))) + 1))
     spec = spec.replace(levels=levels)
     shape = config.model
@@ -246,7 +244,7 @@ def sized_spec(spec: GridSpec, config, budget, info, spec_changes: dict | None) 
     changes; refused before training when a reader would refuse the file."""
     if config.model.layers is None:
         spec = spec.size_for_budget(budget, NETWORK_BITS_GUESS)
-    spec = spec.replace(**(spec_changes or {})).writable()
+    spec = spec.replace(**(spec_changes or {}))
     if spec.num_params() > bitstream.MAX_TOTAL_PARAMS:
         raise InputError(
             f"{info.describe()} needs {spec.num_latents()} latents, above the "
@@ -290,7 +288,7 @@ def _header_bits(spec: GridSpec, info) -> int:
 
 
 def _psnr(model: GridModel, levels: list[torch.Tensor], image: torch.Tensor) -> float:
-    pixels = model.synthesize_full(model.upsample_full(levels)).clamp(0, 1)
+    pixels = model.synthesize(model.upsample_full(levels)).clamp(0, 1)
     return psnr_from_mse(float((pixels - image.reshape(pixels.shape)).pow(2).mean()))
 
 
@@ -425,35 +423,25 @@ def _quantize_synthesis(
     pixels = features.shape[0]
     targets = image.reshape(pixels, -1)
     best = None
-    count = len(model.spec.synthesis_shapes())
-    weights = [t.detach() for t in model.coded_tensors()[:count]]
+    weights = [t.detach() for t in model.coded_tensors()[: 2 * len(model.synthesis)]]
     weights[0] = weights[0] * latent_step
     for step_index in steps:
-        coded, bits, dequantized = [], 0.0, []
+        coded, bits = [], 0.0
         with torch.no_grad():
-            for w in weights:
-                ints = quant.quantize(w, step_index)
-                params, cost = entropy.choose_params(ints)
-                coded.append((ints, params, step_index))
-                bits += cost
-                value = torch.from_numpy(quant.dequantize(ints, step_index))
-                dequantized.append(value.to(features.device).reshape(w.shape))
             h = features
             for i, _layer in enumerate(model.synthesis):
-                h = torch.nn.functional.linear(h, dequantized[2 * i], dequantized[2 * i + 1])
+                w = weights[2 * i]
+                ints_w = quant.quantize(w, step_index)
+                ints_b = quant.quantize(weights[2 * i + 1], step_index)
+                for ints in (ints_w, ints_b):
+                    params, cost = entropy.choose_params(ints)
+                    coded.append((ints, params, step_index))
+                    bits += cost
+                wq = torch.from_numpy(quant.dequantize(ints_w, step_index)).to(h.device)
+                bq = torch.from_numpy(quant.dequantize(ints_b, step_index)).to(h.device)
+                h = torch.nn.functional.linear(h, wq.reshape(w.shape), bq)
                 if i < len(model.synthesis) - 1:
                     h = _activate(model, h)
-            if model.conv:
-                size = (model.spec.height, model.spec.width)
-                layers = list(
-                    zip(
-                        dequantized[2 * len(model.synthesis) :: 2],
-                        dequantized[2 * len(model.synthesis) + 1 :: 2],
-                        strict=True,
-                    )
-                )
-                image_planes = h.t().reshape(1, -1, *size)
-                h = model.convolve(image_planes, layers).reshape(h.shape[1], -1).t()
             mse = float((h.clamp(0, 1) - targets).pow(2).mean())
         cost = mse + lam * bits / pixels
         if best is None or cost < best[0]:
@@ -486,7 +474,7 @@ def _split(header: Header, payload: bytes) -> tuple[list[np.ndarray], bytes]:
 
 
 def _context_ints(header: Header, ints: list[np.ndarray]) -> list[np.ndarray]:
-    synthesis_tensors = len(header.spec.synthesis_shapes())
+    synthesis_tensors = 2 * (len(header.spec.synthesis_dims()) - 1)
     codings = header.tensors[synthesis_tensors:]
     if any(c.step_index != latents.CONTEXT_STEP_INDEX for c in codings):
         raise FormatError("grid context model is not at its fixed-point step")

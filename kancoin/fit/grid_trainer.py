@@ -185,14 +185,10 @@ def fit_grid(
         if config.batch_fraction < 1.0:
             count = max(1, round(config.batch_fraction * pixels))
             chosen = torch.randint(0, pixels, (count,))
-            if model.conv:  # the convolutional stage needs every pixel's neighbours
-                output = model.synthesize_full(features)[chosen]
-            else:
-                output = model.synthesize(features[chosen])
-            batch_targets = targets[chosen]
+            features, batch_targets = features[chosen], targets[chosen]
         else:
-            output, batch_targets = model.synthesize_full(features), targets
-        mse = (output - batch_targets).pow(2).mean()
+            batch_targets = targets
+        mse = (model.synthesize(features) - batch_targets).pow(2).mean()
         planes = [level[0, 0] for level in levels]
         bpp = torch.stack(model.context.bits(planes, start=frozen)).sum() / pixels
         loss = mse + math.exp(log_lam) * bpp
@@ -274,11 +270,7 @@ def _warm_start(
     )
     kernel = (1, 2) if one_d else 2
     half = torch.nn.functional.avg_pool2d(padded, kernel)[0].permute(1, 2, 0).contiguous()
-    # the convolutional stage's taps are one reference pixel apart, two pixels of the full
-    # image at half resolution: it stays out of the warm start and starts at identity
-    small = spec.replace(
-        height=half.shape[0], width=half.shape[1], levels=spec.levels - 1, conv_layers=0
-    )
+    small = spec.replace(height=half.shape[0], width=half.shape[1], levels=spec.levels - 1)
     shrink = 2 if one_d else 4  # pixels of the signal per pixel of the half-size one
     warm = replace(
         config,
@@ -341,12 +333,12 @@ def tune_synthesis(
     targets = image.reshape(-1, image.shape[-1])
     with torch.no_grad():
         features = model.upsample_full([y.detach() for y in model.latents])
-    params = model.synthesis_parameters()
+    params = list(model.synthesis.parameters())
     optimizer = torch.optim.Adam(params, lr=lr)
     best = None
     before = None
     for step in range(steps + 1):
-        mse = (model.synthesize_full(features) - targets).pow(2).mean()
+        mse = (model.synthesize(features) - targets).pow(2).mean()
         value = float(mse.detach())
         if before is None:
             before = value

@@ -65,7 +65,6 @@ MODEL_SPECS = SpecRegistry(
         RbfKanSpec.model_id: RbfKanSpec,
         FourierKanSpec.model_id: FourierKanSpec,
         20: "kancoin.models.grid1d:Grid1DSpec",  # audio: the grid on the time axis
-        21: "kancoin.models.grid:GridConvSpec",  # the grid with a convolutional stage
     }
 )
 

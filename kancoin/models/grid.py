@@ -9,7 +9,6 @@ payload (kancoin.grid_codec) instead of the shared per-tensor path.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -57,9 +56,6 @@ class GridSpec(ModelSpec):
     activation: int = 0  # index into ACTIVATIONS
     upsampling: int = 1  # index into UPSAMPLING: bicubic (+0.3 dB over bilinear, GRID.md)
     context_hidden: int = 16  # 0: the factorized model (a mean and scale per level)
-    # residual 3x3 convolutions after the per-pixel synthesis (Cool-chic v3), taps one
-    # reference pixel apart; model id 4's header has no field for it (GridConvSpec has)
-    conv_layers: int = 0
 
     @classmethod
     def own_codec(cls):
@@ -105,23 +101,12 @@ class GridSpec(ModelSpec):
     def synthesis_dims(self) -> list[int]:
         return [self.levels] + [self.hidden] * self.hidden_layers + [self.out_features]
 
-    def synthesis_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
-        """The synthesis' coded tensors: the per-pixel layers, then the convolutions."""
+    def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """The networks' coded tensors (synthesis, then context model); latents apart."""
         dims = self.synthesis_dims()
         shapes = []
         for i, (fan_in, fan_out) in enumerate(itertools.pairwise(dims)):
             shapes += [(f"synth{i}.weight", (fan_out, fan_in)), (f"synth{i}.bias", (fan_out,))]
-        channels = self.out_features
-        for i in range(self.conv_layers):
-            shapes += [
-                (f"conv{i}.weight", (channels, channels, 3, 3)),
-                (f"conv{i}.bias", (channels,)),
-            ]
-        return shapes
-
-    def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
-        """The networks' coded tensors (synthesis, then context model); latents apart."""
-        shapes = self.synthesis_shapes()
         shapes.append(("context.level_bias", (self.levels, 2)))
         if self.context_hidden:
             c = self.context_hidden
@@ -132,19 +117,6 @@ class GridSpec(ModelSpec):
                 ("context.b2", (2,)),
             ]
         return shapes
-
-    def header_values(self) -> dict[str, float]:
-        if self.conv_layers and not any(f.name == "conv_layers" for f in self.header_fields):
-            raise ValueError(f"model id {self.model_id} has no convolutional stage (GridConvSpec)")
-        return super().header_values()
-
-    def writable(self) -> GridSpec:
-        """This spec as the model id whose header holds its fields: model 21 (GridConvSpec)
-        when it has a convolutional stage, which model 4's header cannot say."""
-        if self.conv_layers and not any(f.name == "conv_layers" for f in self.header_fields):
-            values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-            return GridConvSpec(**values)
-        return self
 
     def num_latents(self) -> int:
         return sum(h * w for h, w in self.level_shapes())
@@ -157,7 +129,6 @@ class GridSpec(ModelSpec):
         dims = self.synthesis_dims()
         taps = 4 if UPSAMPLING[self.upsampling] == "bilinear" else 16
         synthesis = sum(a * b for a, b in itertools.pairwise(dims))
-        synthesis += self.conv_layers * 9 * self.out_features**2
         context = self.context_hidden * (FEATURES + 2)
         per_latent = self.num_latents() / max(1, self.height * self.width)
         return round(taps * self.levels + synthesis + context * per_latent)
@@ -167,7 +138,7 @@ class GridSpec(ModelSpec):
         return (
             f"grid {self.levels} levels {UPSAMPLING[self.upsampling]}, synthesis "
             f"{'-'.join(map(str, self.synthesis_dims()))} {ACTIVATIONS[self.activation]}, "
-            f"{context}" + (f", {self.conv_layers} residual 3x3 conv" if self.conv_layers else "")
+            f"{context}"
         )
 
     def build(self) -> nn.Module:
@@ -190,17 +161,11 @@ class GridModel(CodedModel):
                 for i, layer in enumerate(self.synthesis):
                     bound = 1 / dims[i] if i == 0 else math.sqrt(6 / dims[i]) / SINE_W0
                     layer.weight.uniform_(-bound, bound)
-        channels = spec.out_features
-        self.conv = nn.ModuleList(nn.Conv2d(channels, channels, 3) for _ in range(spec.conv_layers))
-        with torch.no_grad():
-            for layer in self.conv:  # residual: the stage starts as the identity (Cool-chic)
-                layer.weight.zero_()
-                layer.bias.zero_()
         self.context = ContextNet(spec.levels, spec.context_hidden)
 
     def coded_tensors(self) -> list[torch.Tensor]:
         out = []
-        for layer in [*self.synthesis, *self.conv]:
+        for layer in self.synthesis:
             out += [layer.weight, layer.bias]
         return out + self.context.coded_tensors()
 
@@ -209,11 +174,7 @@ class GridModel(CodedModel):
         self.synthesis[-1].bias.copy_(mean)
 
     def network_parameters(self) -> list[nn.Parameter]:
-        return self.synthesis_parameters() + list(self.context.parameters())
-
-    def synthesis_parameters(self) -> list[nn.Parameter]:
-        """The per-pixel layers' and the convolutional stage's parameters."""
-        return list(self.synthesis.parameters()) + list(self.conv.parameters())
+        return list(self.synthesis.parameters()) + list(self.context.parameters())
 
     def synthesize(self, features: torch.Tensor) -> torch.Tensor:
         """(N, levels) interpolated latents -> (N, channels)."""
@@ -231,34 +192,6 @@ class GridModel(CodedModel):
             else:
                 h = torch.sin(SINE_W0 * h)
         return h
-
-    def synthesize_full(self, features: torch.Tensor) -> torch.Tensor:
-        """(height * width, levels) features of every reference pixel -> (pixels, channels),
-        the convolutional stage included."""
-        out = self.synthesize(features)
-        if not self.conv:
-            return out
-        height, width = self.spec.height, self.spec.width
-        image = out.t().reshape(1, -1, height, width)
-        return self.convolve(image).reshape(-1, height * width).t()
-
-    def convolve(self, image: torch.Tensor, layers=None) -> torch.Tensor:
-        """The convolutional stage on a (1, C, h, w) rendering at any output size.
-
-        Residual layers `x + conv(x)` (ReLU after all but the last) whose 3x3 taps sit one
-        *reference* pixel apart (the encoded image's pitch) and read border-padded values:
-        at 1x a plain 3x3 convolution with replicate padding, at an integer scale k the
-        same with dilation k, otherwise the rendering interpolated bilinearly at the
-        shifted coordinates (docs/GRID.md). `layers`: (weight, bias) pairs to use instead
-        of the model's (the writer's quantized ones)."""
-        if layers is None:
-            layers = [(layer.weight, layer.bias) for layer in self.conv]
-        last = len(layers) - 1
-        for i, (weight, bias) in enumerate(layers):
-            image = image + _reference_conv(image, weight, bias, self.spec.height, self.spec.width)
-            if i < last:
-                image = torch.relu(image)
-        return image
 
     def sample(self, levels: list[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
         """Each level interpolated at (y, x) coordinates in (-1, 1): (N, levels).
@@ -288,70 +221,4 @@ class GridModel(CodedModel):
         return torch.cat(columns, dim=1).reshape(len(levels), -1).t()
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        """The per-pixel part at coordinates; the convolutional stage, which needs the
-        neighbours, runs on the whole rendering (`image_stage`)."""
         return self.synthesize(self.sample(list(self.latents), coords))
-
-    def image_stage(self):
-        """What runs on the whole (h, w, C) rendering before clamping: the convolutional
-        stage, or None when the spec has none."""
-        if not self.conv:
-            return None
-
-        def stage(image: torch.Tensor) -> torch.Tensor:
-            planes = image.permute(2, 0, 1)[None].to(self.conv[0].weight.dtype)
-            return self.convolve(planes)[0].permute(1, 2, 0)
-
-        return stage
-
-
-def _reference_conv(
-    image: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, height: int, width: int
-) -> torch.Tensor:
-    """A 3x3 convolution of a (1, C, h, w) rendering whose taps are one pixel of a
-    height x width reference apart, border-padded."""
-    h, w = image.shape[-2:]
-    if h % height == 0 and w % width == 0 and h // height == w // width:
-        k = h // height  # taps on output pixels: an exact dilated convolution
-        return F.conv2d(F.pad(image, (k, k, k, k), mode="replicate"), weight, bias, dilation=k)
-    return _sampled_conv(image, weight, bias, height, width)
-
-
-def _sampled_conv(
-    image: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, height: int, width: int
-) -> torch.Tensor:
-    """`_reference_conv` at any size: each tap reads the rendering bilinearly at the pixel
-    centres shifted by one reference pixel (border padding); at integer scales the reads
-    land on pixel centres and this equals the dilated convolution."""
-    h, w = image.shape[-2:]
-    ys = (torch.arange(h, dtype=image.dtype, device=image.device) + 0.5) * (2 / h) - 1
-    xs = (torch.arange(w, dtype=image.dtype, device=image.device) + 0.5) * (2 / w) - 1
-    out = bias.reshape(1, -1, 1, 1).expand(1, weight.shape[0], h, w).clone()
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy == 0 and dx == 0:
-                shifted = image
-            else:
-                gy = (ys + dy * 2 / height).reshape(h, 1).expand(h, w)
-                gx = (xs + dx * 2 / width).reshape(1, w).expand(h, w)
-                grid = torch.stack([gx, gy], dim=-1)[None]
-                shifted = F.grid_sample(
-                    image, grid, mode="bilinear", padding_mode="border", align_corners=False
-                )
-            out = out + torch.einsum("oc,nchw->nohw", weight[:, :, dy + 1, dx + 1], shifted)
-    return out
-
-
-@dataclass(frozen=True)
-class GridConvSpec(GridSpec):
-    """Model id 21: model 4's fields plus the depth of the convolutional stage (model 4's
-    header has no field for it; docs/FORMAT.md)."""
-
-    model_id: ClassVar[int] = 21
-    name: ClassVar[str] = "grid-conv"
-    header_fields: ClassVar[tuple[HeaderField, ...]] = (
-        *GridSpec.header_fields,
-        HeaderField("conv_layers", "uint:2", 0, 3),
-    )
-
-    conv_layers: int = 2
