@@ -30,6 +30,10 @@ KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kod
 # name -> (GridSpec changes, GridFitConfig changes)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
+    # SOAP on the networks (Cool-chic 5's settings), latents on Adam; and at the SOAP
+    # paper's learning rate
+    "soap": ({}, {"optimizer": "soap"}),
+    "soap-lr003": ({}, {"optimizer": "soap", "lr_networks": 0.003}),
     "clip01": ({}, {"grad_clip": 0.1}),
     "clip1": ({}, {"grad_clip": 1.0}),
     "ctx32": ({"context_hidden": 32}, {}),
