@@ -34,6 +34,10 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     # paper's learning rate
     "soap": ({}, {"optimizer": "soap"}),
     "soap-lr003": ({}, {"optimizer": "soap", "lr_networks": 0.003}),
+    # KAN synthesis (activation 3) at about the crop base's synthesis size (7-8-8-3 ReLU:
+    # 163 weights): two KAN layers of 3 (168), or one KAN layer after a linear 7 -> 5 (160)
+    "kan-h3": ({"activation": 3, "hidden": 3}, {}),
+    "kan1-h5": ({"activation": 3, "hidden": 5, "hidden_layers": 1}, {}),
     "clip01": ({}, {"grad_clip": 0.1}),
     "clip1": ({}, {"grad_clip": 1.0}),
     "ctx32": ({"context_hidden": 32}, {}),

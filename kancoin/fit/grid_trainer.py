@@ -320,12 +320,10 @@ def _warm_start(
     with torch.no_grad():
         for level, y in enumerate(coarse.latents):
             model.latents[level + 1].copy_(y)
-        for i, (full, part) in enumerate(zip(model.synthesis, coarse.synthesis, strict=True)):
-            if i == 0:
-                full.weight[:, 1:].copy_(part.weight)
-            else:
-                full.weight.copy_(part.weight)
-            full.bias.copy_(part.bias)
+        synthesis = zip(model.synthesis_tensors(), coarse.synthesis_tensors(), strict=True)
+        for i, (full, part) in enumerate(synthesis):
+            # the first layer's weight takes one more input: the finest level's column
+            (full[:, 1:] if i == 0 else full).copy_(part)
         model.context.level_bias[1:].copy_(coarse.context.level_bias)
         for name in ("w1", "b1", "w2", "b2"):
             if hasattr(coarse.context, name):
@@ -346,7 +344,7 @@ def tune_synthesis(
     targets = image.reshape(-1, image.shape[-1])
     with torch.no_grad():
         features = model.upsample_full([y.detach() for y in model.latents])
-    params = list(model.synthesis.parameters())
+    params = model.synthesis_tensors()
     optimizer = torch.optim.Adam(params, lr=lr)
     best = None
     before = None
