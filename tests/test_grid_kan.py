@@ -3,13 +3,15 @@ coded in the file, and a reader decodes exactly what the writer measured."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
-from conftest import smooth_image
+from conftest import REPO, smooth_image
 
 import kancoin
-from kancoin import adapters, grid_codec
+from kancoin import adapters, decoder, grid_codec
 from kancoin.config import EncodeConfig
 from kancoin.models import GridSpec
 from kancoin.models.grid import ACTIVATIONS
@@ -48,3 +50,19 @@ def test_kan_synthesis_file_decodes_to_what_the_writer_measured():
     flat = np.broadcast_to(image.mean(axis=(0, 1)), image.shape)
     assert psnr > kancoin.signals.psnr(original=image, reconstruction=flat) + 3
     assert kancoin.decode(encoded.data, scale=2).shape == (64, 96, 3)
+
+
+GOLDEN_KAN = REPO / "tests" / "data" / "golden" / "v1" / "grid-kan.inr"
+# sha256 of its 8-bit decode at 1x: grid_codec.encode of smooth_image(32, 48) at 2 bpp, 80
+# steps, spec_changes activation 3 (KAN), hidden 4, hidden_layers 1, context_hidden 4
+GOLDEN_KAN_DECODED_SHA256 = "69bfb01b12e040488c8963ed33d3d4ee31ec2818272f44d27f8f706542c5e658"
+
+
+def test_golden_kan_file_decodes_to_the_recorded_pixels():
+    """The KAN synthesis' grid (G, k, r) is a constant of the format: changing it changes
+    these pixels."""
+    data = GOLDEN_KAN.read_bytes()
+    header, _ = decoder.read_file(data)
+    assert ACTIVATIONS[header.spec.activation] == "kan"
+    decoded = to_uint8(kancoin.decode(data))
+    assert hashlib.sha256(decoded.tobytes()).hexdigest() == GOLDEN_KAN_DECODED_SHA256
