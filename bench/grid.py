@@ -30,6 +30,17 @@ KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kod
 # name -> (GridSpec changes, GridFitConfig changes)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
+    # SOAP on the networks (Cool-chic 5's settings), latents on Adam; and at the SOAP
+    # paper's learning rate
+    "soap": ({}, {"optimizer": "soap"}),
+    "soap-lr003": ({}, {"optimizer": "soap", "lr_networks": 0.003}),
+    # KAN synthesis (activation 3) at about the crop base's synthesis size (7-8-8-3 ReLU:
+    # 163 weights): two KAN layers of 3 (168), or one KAN layer after a linear 7 -> 5 (160)
+    "kan-h3": ({"activation": 3, "hidden": 3}, {}),
+    "kan1-h5": ({"activation": 3, "hidden": 5, "hidden_layers": 1}, {}),
+    # the same for a full image, whose budget sizes the ReLU synthesis at 7-16-16-3 (451
+    # weights): linear 7 -> 14, one KAN layer 14 -> 3 (448)
+    "kan1-h14": ({"activation": 3, "hidden": 14, "hidden_layers": 1}, {}),
     "clip01": ({}, {"grad_clip": 0.1}),
     "clip1": ({}, {"grad_clip": 1.0}),
     "ctx32": ({"context_hidden": 32}, {}),

@@ -20,7 +20,7 @@ from kancoin import bitstream, entropy, latents, quant
 from kancoin.bitstream import Header, TensorCoding
 from kancoin.errors import FormatError, InputError, RateError, UsageError
 from kancoin.fit.grid_trainer import GridFitConfig, GridFitResult, fit_grid, tune_synthesis
-from kancoin.models.grid import ACTIVATIONS, GridModel, GridSpec
+from kancoin.models.grid import GridModel, GridSpec
 from kancoin.signals import psnr_from_mse
 
 # preset -> training steps (full-image); docs/GRID.md has the measurements behind them
@@ -103,7 +103,8 @@ class GridPlan:
                 f"{self.spec.macs_per_pixel()} multiplications per pixel",
                 f"rate    {rate}",
                 f"phase   fit: {steps}, Adam lr {fit.lr_latents:g} x {fit.latent_gain:g}^level "
-                f"(latents) / {fit.lr_networks:g} (networks), warm-up "
+                f"(latents) / {'SOAP ' if fit.optimizer == 'soap' else ''}"
+                f"{fit.lr_networks:g} (networks), warm-up "
                 f"{fit.warmup_share:.0%}, cosine; {fit.quantizer} quantization (temperature "
                 f"{fit.temperature[0]:g} -> {fit.temperature[1]:g}) to step {hard}, then "
                 f"straight-through rounding",
@@ -423,39 +424,24 @@ def _quantize_synthesis(
     pixels = features.shape[0]
     targets = image.reshape(pixels, -1)
     best = None
-    weights = [t.detach() for t in model.coded_tensors()[: 2 * len(model.synthesis)]]
+    weights = [t.detach() for t in model.synthesis_tensors()]
     weights[0] = weights[0] * latent_step
     for step_index in steps:
-        coded, bits = [], 0.0
+        coded, bits, dequantized = [], 0.0, []
         with torch.no_grad():
-            h = features
-            for i, _layer in enumerate(model.synthesis):
-                w = weights[2 * i]
-                ints_w = quant.quantize(w, step_index)
-                ints_b = quant.quantize(weights[2 * i + 1], step_index)
-                for ints in (ints_w, ints_b):
-                    params, cost = entropy.choose_params(ints)
-                    coded.append((ints, params, step_index))
-                    bits += cost
-                wq = torch.from_numpy(quant.dequantize(ints_w, step_index)).to(h.device)
-                bq = torch.from_numpy(quant.dequantize(ints_b, step_index)).to(h.device)
-                h = torch.nn.functional.linear(h, wq.reshape(w.shape), bq)
-                if i < len(model.synthesis) - 1:
-                    h = _activate(model, h)
+            for w in weights:
+                ints = quant.quantize(w, step_index)
+                params, cost = entropy.choose_params(ints)
+                coded.append((ints, params, step_index))
+                bits += cost
+                value = torch.from_numpy(quant.dequantize(ints, step_index))
+                dequantized.append(value.to(features.device).reshape(w.shape))
+            h = model.synthesize_with(dequantized, features)
             mse = float((h.clamp(0, 1) - targets).pow(2).mean())
         cost = mse + lam * bits / pixels
         if best is None or cost < best[0]:
             best = (cost, coded, mse)
     return best[1], best[2]
-
-
-def _activate(model: GridModel, h: torch.Tensor) -> torch.Tensor:
-    kind = ACTIVATIONS[model.spec.activation]
-    if kind == "relu":
-        return torch.relu(h)
-    if kind == "gelu":
-        return torch.nn.functional.gelu(h)
-    return torch.sin(30.0 * h)
 
 
 def _split(header: Header, payload: bytes) -> tuple[list[np.ndarray], bytes]:
@@ -474,7 +460,7 @@ def _split(header: Header, payload: bytes) -> tuple[list[np.ndarray], bytes]:
 
 
 def _context_ints(header: Header, ints: list[np.ndarray]) -> list[np.ndarray]:
-    synthesis_tensors = 2 * (len(header.spec.synthesis_dims()) - 1)
+    synthesis_tensors = len(header.spec.synthesis_shapes())
     codings = header.tensors[synthesis_tensors:]
     if any(c.step_index != latents.CONTEXT_STEP_INDEX for c in codings):
         raise FormatError("grid context model is not at its fixed-point step")

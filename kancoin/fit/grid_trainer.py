@@ -18,11 +18,13 @@ from functools import partial
 
 import torch
 
+from kancoin.fit.soap import SOAP
 from kancoin.latents import LATENT_MAX, LOG2_SCALE_MIN
 from kancoin.models.grid import GridModel
 from kancoin.signals import psnr_from_mse
 
 QUANTIZERS = ("softround", "noise", "ste")
+OPTIMIZERS = ("adam", "soap")  # for the networks; the latents always train with Adam
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,15 @@ class GridFitConfig:
     resume: bool = False  # the model is trained already: keep its output bias
     warm_control: bool = False  # steer the warm start's lambda too; the full fit starts there
     grad_clip: float | None = None  # global norm of all gradients (Cool-chic, C3: 0.1)
+    optimizer: str = "adam"  # the networks' ("soap": Cool-chic 5's, kancoin.fit.soap)
     time_budget: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.quantizer not in QUANTIZERS:
             raise ValueError(f"quantizer must be one of {QUANTIZERS}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}")
 
 
 @dataclass
@@ -146,15 +151,8 @@ def fit_grid(
         for index, y in enumerate(model.latents[:frozen]):
             y.zero_()
             model.context.level_bias[index, 1] = LOG2_SCALE_MIN  # zeros at the least cost
-    optimizer = torch.optim.Adam(
-        [
-            {"params": [y], "lr": config.lr_latents * config.latent_gain**level}
-            for level, y in enumerate(model.latents)
-            if level >= frozen
-        ]
-        + [{"params": model.network_parameters(), "lr": config.lr_networks}]
-    )
-    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    optimizers = _optimizers(model, config, frozen)
+    scheduled = [(group, group["lr"]) for o in optimizers for group in o.param_groups]
     plan = _Plan(config, config.steps)
     log_lam = math.log(config.lam)
     if warming and config.warm_control and config.target_bpp is not None:
@@ -173,7 +171,7 @@ def fit_grid(
             noise_std = n0 + (n1 - n0) * progress_share
         ramp = min(1.0, step / plan.warmup)
         cosine = 0.5 * (1 + math.cos(math.pi * (step - 1) / plan.steps))
-        for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
+        for group, lr in scheduled:
             group["lr"] = lr * ramp * max(cosine, 0.02)
         levels = [
             y.detach() if i < frozen else proxy(y, config.quantizer, temperature, hard, noise_std)
@@ -192,12 +190,14 @@ def fit_grid(
         planes = [level[0, 0] for level in levels]
         bpp = torch.stack(model.context.bits(planes, start=frozen)).sum() / pixels
         loss = mse + math.exp(log_lam) * bpp
-        optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:
-            trained = [p for group in optimizer.param_groups for p in group["params"]]
+            trained = [p for group, _ in scheduled for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
-        optimizer.step()
+        for optimizer in optimizers:
+            optimizer.step()
         with torch.no_grad():
             for y in model.latents:
                 y.clamp_(-LATENT_MAX - 0.49, LATENT_MAX + 0.49)
@@ -243,6 +243,19 @@ def fit_grid(
         bpp=bpp_value,
         history=history,
     )
+
+
+def _optimizers(model: GridModel, config: GridFitConfig, frozen: int) -> list:
+    """Adam for the latents (per-level learning rates); Adam or SOAP for the networks."""
+    latent_groups = [
+        {"params": [y], "lr": config.lr_latents * config.latent_gain**level}
+        for level, y in enumerate(model.latents)
+        if level >= frozen
+    ]
+    networks = {"params": model.network_parameters(), "lr": config.lr_networks}
+    if config.optimizer == "adam":
+        return [torch.optim.Adam([*latent_groups, networks])]
+    return [torch.optim.Adam(latent_groups), SOAP([networks])]
 
 
 def _warm_start(
@@ -307,12 +320,10 @@ def _warm_start(
     with torch.no_grad():
         for level, y in enumerate(coarse.latents):
             model.latents[level + 1].copy_(y)
-        for i, (full, part) in enumerate(zip(model.synthesis, coarse.synthesis, strict=True)):
-            if i == 0:
-                full.weight[:, 1:].copy_(part.weight)
-            else:
-                full.weight.copy_(part.weight)
-            full.bias.copy_(part.bias)
+        synthesis = zip(model.synthesis_tensors(), coarse.synthesis_tensors(), strict=True)
+        for i, (full, part) in enumerate(synthesis):
+            # the first layer's weight takes one more input: the finest level's column
+            (full[:, 1:] if i == 0 else full).copy_(part)
         model.context.level_bias[1:].copy_(coarse.context.level_bias)
         for name in ("w1", "b1", "w2", "b2"):
             if hasattr(coarse.context, name):
@@ -333,7 +344,7 @@ def tune_synthesis(
     targets = image.reshape(-1, image.shape[-1])
     with torch.no_grad():
         features = model.upsample_full([y.detach() for y in model.latents])
-    params = list(model.synthesis.parameters())
+    params = model.synthesis_tensors()
     optimizer = torch.optim.Adam(params, lr=lr)
     best = None
     before = None

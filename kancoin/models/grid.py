@@ -19,10 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from kancoin.latents import FEATURES, ContextNet
+from kancoin.models import grid_kan
 from kancoin.models.base import HeaderField, ModelSpec
 from kancoin.models.network import CodedModel
 
-ACTIVATIONS = ("relu", "gelu", "sine")
+# "kan": B-spline KAN layers after a linear first layer (kancoin.models.grid_kan)
+ACTIVATIONS = ("relu", "gelu", "sine", "kan")
 UPSAMPLING = ("bilinear", "bicubic")
 SINE_W0 = 30.0
 # (synthesis width, context width) from large to small, for sizing to a budget
@@ -101,12 +103,23 @@ class GridSpec(ModelSpec):
     def synthesis_dims(self) -> list[int]:
         return [self.levels] + [self.hidden] * self.hidden_layers + [self.out_features]
 
-    def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
-        """The networks' coded tensors (synthesis, then context model); latents apart."""
+    def synthesis_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """The synthesis' coded tensors, its first layer's weight first."""
         dims = self.synthesis_dims()
+        if self.kan:
+            return grid_kan.synthesis_shapes(dims)
         shapes = []
         for i, (fan_in, fan_out) in enumerate(itertools.pairwise(dims)):
             shapes += [(f"synth{i}.weight", (fan_out, fan_in)), (f"synth{i}.bias", (fan_out,))]
+        return shapes
+
+    @property
+    def kan(self) -> bool:
+        return ACTIVATIONS[self.activation] == "kan"
+
+    def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """The networks' coded tensors (synthesis, then context model); latents apart."""
+        shapes = self.synthesis_shapes()
         shapes.append(("context.level_bias", (self.levels, 2)))
         if self.context_hidden:
             c = self.context_hidden
@@ -128,7 +141,11 @@ class GridSpec(ModelSpec):
         """Multiplications per output pixel to decode: interpolation, synthesis, context."""
         dims = self.synthesis_dims()
         taps = 4 if UPSAMPLING[self.upsampling] == "bilinear" else 16
-        synthesis = sum(a * b for a, b in itertools.pairwise(dims))
+        synthesis = (
+            grid_kan.synthesis_macs(dims)
+            if self.kan
+            else sum(a * b for a, b in itertools.pairwise(dims))
+        )
         context = self.context_hidden * (FEATURES + 2)
         per_latent = self.num_latents() / max(1, self.height * self.width)
         return round(taps * self.levels + synthesis + context * per_latent)
@@ -155,7 +172,10 @@ class GridModel(CodedModel):
             nn.Parameter(torch.zeros(1, 1, h, w)) for h, w in spec.level_shapes()
         )
         dims = spec.synthesis_dims()
-        self.synthesis = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
+        if spec.kan and len(dims) > 2:
+            self.synthesis = grid_kan.KanSynthesis(dims)
+        else:
+            self.synthesis = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
         if ACTIVATIONS[spec.activation] == "sine":
             with torch.no_grad():
                 for i, layer in enumerate(self.synthesis):
@@ -164,25 +184,41 @@ class GridModel(CodedModel):
         self.context = ContextNet(spec.levels, spec.context_hidden)
 
     def coded_tensors(self) -> list[torch.Tensor]:
+        return self.synthesis_tensors() + self.context.coded_tensors()
+
+    def synthesis_tensors(self) -> list[torch.Tensor]:
+        """The synthesis' coded tensors (spec.synthesis_shapes' order)."""
+        if isinstance(self.synthesis, grid_kan.KanSynthesis):
+            return self.synthesis.coded_tensors()
         out = []
         for layer in self.synthesis:
             out += [layer.weight, layer.bias]
-        return out + self.context.coded_tensors()
+        return out
 
     @torch.no_grad()
     def init_output(self, mean: torch.Tensor) -> None:
-        self.synthesis[-1].bias.copy_(mean)
+        if isinstance(self.synthesis, grid_kan.KanSynthesis):
+            self.synthesis.init_output(mean)
+        else:
+            self.synthesis[-1].bias.copy_(mean)
 
     def network_parameters(self) -> list[nn.Parameter]:
         return list(self.synthesis.parameters()) + list(self.context.parameters())
 
     def synthesize(self, features: torch.Tensor) -> torch.Tensor:
         """(N, levels) interpolated latents -> (N, channels)."""
+        return self.synthesize_with(self.synthesis_tensors(), features)
+
+    def synthesize_with(self, tensors: list[torch.Tensor], features: torch.Tensor) -> torch.Tensor:
+        """The synthesis with these tensors in place of its own (synthesis_tensors' order):
+        how the writer evaluates quantized weights."""
+        if isinstance(self.synthesis, grid_kan.KanSynthesis):
+            return self.synthesis.forward_with(tensors, features)
         kind = ACTIVATIONS[self.spec.activation]
         h = features
-        last = len(self.synthesis) - 1
-        for i, layer in enumerate(self.synthesis):
-            h = layer(h)
+        last = len(tensors) // 2 - 1
+        for i in range(last + 1):
+            h = F.linear(h, tensors[2 * i], tensors[2 * i + 1])
             if i == last:
                 break
             if kind == "relu":
