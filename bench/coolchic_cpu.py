@@ -29,15 +29,11 @@ import numpy as np
 from PIL import Image
 
 from kancoin.rd.baselines import Jpeg2000Codec
+from kancoin.signals import psnr
 
 KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kodak"
 # a validation row: loss nn_bpp latent_bpp dist_db psnr_db rate_bpp time_sec itr ...
 ROW = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s+([\d.]+)\s+[\d.]+\s+(\d+)")
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / mse)
 
 
 def main() -> None:
@@ -84,10 +80,10 @@ def main() -> None:
         for line in process.stdout:
             match = ROW.match(line)
             if match and int(match[3]) not in seen:
-                psnr, bpp, itr = float(match[1]), float(match[2]), int(match[3])
+                quality, bpp, itr = float(match[1]), float(match[2]), int(match[3])
                 seen.add(itr)
                 wall = time.perf_counter() - started
-                print(f"| {wall:.0f} | {itr} | {psnr:.2f} | {bpp:.4f} |", flush=True)
+                print(f"| {wall:.0f} | {itr} | {quality:.2f} | {bpp:.4f} |", flush=True)
     wall = time.perf_counter() - started
     print(f"# exit {process.returncode} after {wall:.0f} s wall, load {os.getloadavg()[0]:.2f}")
     results = list(work.rglob("results_decoder.tsv"))
@@ -100,7 +96,8 @@ def main() -> None:
     print(f"file: {size} bytes, {bpp:.4f} bpp, PSNR {float(row['psnr_db']):.2f} dB")
     image = np.asarray(Image.open(image_path).convert("RGB"))
     run = Jpeg2000Codec().run(image, bpp, work / "ref.j2k")
-    print(f"JPEG2000 (mct=1) at {bpp:.4f} bpp: PSNR {_psnr(image, run.reconstruction):.2f} dB")
+    reference = psnr(original=image / 255, reconstruction=run.reconstruction / 255)
+    print(f"JPEG2000 (mct=1) at {bpp:.4f} bpp: PSNR {reference:.2f} dB")
 
 
 if __name__ == "__main__":

@@ -41,24 +41,16 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     # the same for a full image, whose budget sizes the ReLU synthesis at 7-16-16-3 (451
     # weights): linear 7 -> 14, one KAN layer 14 -> 3 (448)
     "kan1-h14": ({"activation": 3, "hidden": 14, "hidden_layers": 1}, {}),
-    "clip01": ({}, {"grad_clip": 0.1}),
-    "clip1": ({}, {"grad_clip": 1.0}),
     "ctx32": ({"context_hidden": 32}, {}),
     "net02": ({}, {"lr_networks": 0.02}),
     "net005": ({}, {"lr_networks": 0.005}),
     # freezing the finest level saves ~25 % CPU per step: the same CPU buys 4/3 the steps
     # (with --steps 300; the zero level costs no bits since the format's flag)
-    "wctl": ({}, {"warm_control": True}),
-    "wctl-frozen-400": (
-        {},
-        {"warm_control": True, "freeze_finest": True, "steps": 400, "warm_steps": 200},
-    ),
     "floor": ({}, {"fill": "floor"}),
     "frozen-400-floor": (
         {},
         {"freeze_finest": True, "steps": 400, "warm_steps": 200, "fill": "floor"},
     ),
-    "cand4": ({}, {"warm_candidates": 4, "candidate_steps": 40}),
     "frozen-400": ({}, {"freeze_finest": True, "steps": 400, "warm_steps": 200}),
     "no-tune": ({}, {"tune_steps": 0}),
     "tune300": ({}, {"tune_steps": 300}),

@@ -344,7 +344,7 @@ def _write_within(
             elif not fits(high):
                 raise RateError(f"the grid model cannot be coded in {budget:.0f} bits; raise --bpp")
             if fill == "floor" and fits(0) and reaches(low):
-                low, high = low, 0  # reaches(low), not reaches(high)
+                high = 0  # reaches(low), not reaches(high)
                 while high - low > 1:
                     middle = (low + high) // 2
                     low, high = (middle, high) if reaches(middle) else (low, middle)

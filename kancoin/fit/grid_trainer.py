@@ -46,11 +46,6 @@ class GridFitConfig:
     warm_steps: int = 0  # steps on the image at half resolution first (a quarter the cost)
     warm_depth: int = 1  # the half-resolution fit warm-starts itself this many times - 1
     freeze_finest: bool = False  # keep the full-resolution level at zero (3/4 of latents)
-    warm_candidates: int = 1  # Cool-chic's warm-up: this many short half-resolution starts,
-    candidate_steps: int = 50  # of this many steps each; the best one goes on
-    resume: bool = False  # the model is trained already: keep its output bias
-    warm_control: bool = False  # steer the warm start's lambda too; the full fit starts there
-    grad_clip: float | None = None  # global norm of all gradients (Cool-chic, C3: 0.1)
     optimizer: str = "adam"  # the networks' ("soap": Cool-chic 5's, kancoin.fit.soap)
     time_budget: float | None = None
     seed: int = 0
@@ -78,7 +73,6 @@ ProgressFn = Callable[[int, float, float, float], None]
 
 WARM_STEP_COST = 0.25  # a half-resolution step: a quarter of the pixels and latents (1-D: half)
 CONTROL_EVERY = 10  # steps between measurements of the rounded latents' rate
-WARM_RATE_SHARE = 0.95  # the coarser levels' share of the latent bits (finest: ~3 %)
 BUDGET_PROBE_STEPS = 5  # steps timed before a time budget sets the step count
 
 
@@ -127,11 +121,8 @@ def fit_grid(
     pixels = height * width
     targets = image.reshape(-1, channels)
     one_d = model.spec.time_axis_only
-    warming = (
-        bool(config.warm_steps)
-        and model.spec.levels > 1
-        and min(width, width if one_d else height) >= 4
-    )
+    shortest = width if one_d else min(height, width)
+    warming = bool(config.warm_steps) and model.spec.levels > 1 and shortest >= 4
     # progress over the whole fit: a half-resolution step does about a quarter of the work
     warm_cost = 2 * WARM_STEP_COST if one_d else WARM_STEP_COST
     warm_work = warm_cost * config.warm_steps if warming else 0.0
@@ -142,8 +133,8 @@ def fit_grid(
 
     if warming:
         warm_report = None if progress is None else partial(report, warm_work, 0.0)
-        warm_lam = _warm_start(model, image, config, warm_report)
-    elif not config.resume:
+        _warm_start(model, image, config, warm_report)
+    else:
         model.init_output(targets.mean(dim=0))  # the first steps then learn detail
     loop_started = time.perf_counter()
     frozen = 1 if config.freeze_finest and model.spec.levels > 1 else 0
@@ -155,8 +146,6 @@ def fit_grid(
     scheduled = [(group, group["lr"]) for o in optimizers for group in o.param_groups]
     plan = _Plan(config, config.steps)
     log_lam = math.log(config.lam)
-    if warming and config.warm_control and config.target_bpp is not None:
-        log_lam = math.log((2 if model.spec.time_axis_only else 4) * warm_lam)  # per pixel
     history: list = []
     mse_value, bpp_value, step, hard_bpp = 1.0, 0.0, 0, 0.0
     while step < plan.steps:
@@ -193,9 +182,6 @@ def fit_grid(
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if config.grad_clip is not None:
-            trained = [p for group, _ in scheduled for p in group["params"]]
-            torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
         for optimizer in optimizers:
             optimizer.step()
         with torch.no_grad():
@@ -260,7 +246,7 @@ def _optimizers(model: GridModel, config: GridFitConfig, frozen: int) -> list:
 
 def _warm_start(
     model: GridModel, image: torch.Tensor, config: GridFitConfig, progress: ProgressFn | None
-) -> float:
+) -> None:
     """Train the model's coarser levels on the image at half resolution, then move them in.
 
     Level l of a grid for the half-size image has the size of level l + 1 of the full one
@@ -268,10 +254,7 @@ def _warm_start(
     latents, synthesis (shifted by one input) and context model carry over as they are; the
     finest level starts at zero, its synthesis column at its random start. Lambda is a
     quarter of the full one: a half-resolution pixel stands for four. A grid on the time
-    axis only (spec.time_axis_only: one row) halves the width alone. With `warm_control`
-    the half-resolution fit steers its lambda to the full target's bits (the coarser levels
-    carry nearly all of them, WARM_RATE_SHARE), so the full fit starts at a measured lambda
-    instead of a guess. Returns the half-resolution fit's last lambda.
+    axis only (spec.time_axis_only: one row) halves the width alone.
     """
     spec = model.spec
     height, width, _ = image.shape
@@ -290,33 +273,13 @@ def _warm_start(
         steps=config.warm_steps,
         warm_steps=config.warm_steps if config.warm_depth > 1 else 0,
         warm_depth=config.warm_depth - 1,
-        warm_candidates=1,
         freeze_finest=False,
         lam=config.lam / shrink,
-        target_bpp=(
-            shrink * WARM_RATE_SHARE * config.target_bpp
-            if config.warm_control and config.target_bpp is not None
-            else None
-        ),
+        target_bpp=None,
         time_budget=None,
     )
     coarse = small.build().to(image.device)
-    if config.warm_candidates > 1:
-        # several short starts from different random networks; the lowest loss goes on
-        best = None
-        for candidate in range(config.warm_candidates):
-            if candidate:
-                torch.manual_seed(config.seed + 7919 * candidate)
-                start = small.build().to(image.device)
-            else:
-                start = coarse
-            short = replace(warm, steps=config.candidate_steps, seed=config.seed + candidate)
-            result = fit_grid(start, half, short)
-            loss = 10 ** (-result.psnr / 10) + result.lam * result.bpp
-            if best is None or loss < best[0]:
-                best = (loss, start)
-        coarse, warm = best[1], replace(warm, resume=True)
-    warm_lam = fit_grid(coarse, half, warm, progress).lam
+    fit_grid(coarse, half, warm, progress)
     with torch.no_grad():
         for level, y in enumerate(coarse.latents):
             model.latents[level + 1].copy_(y)
@@ -328,7 +291,6 @@ def _warm_start(
         for name in ("w1", "b1", "w2", "b2"):
             if hasattr(coarse.context, name):
                 getattr(model.context, name).copy_(getattr(coarse.context, name))
-    return warm_lam
 
 
 def tune_synthesis(

@@ -76,7 +76,7 @@ class KanSynthesis(nn.Module):
         return out
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.forward_with([t for t in self.coded_tensors()], features)
+        return self.forward_with(self.coded_tensors(), features)
 
     @staticmethod
     def forward_with(tensors: list[torch.Tensor], features: torch.Tensor) -> torch.Tensor:
