@@ -30,6 +30,10 @@ KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kod
 # name -> (GridSpec changes, GridFitConfig changes)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "base": ({}, {}),
+    # the fifth session's pipeline checks (model id 22): warm start and frozen finest level off
+    "nowarm": ({}, {"warm_steps": 0}),
+    "nofreeze": ({}, {"freeze_finest": False}),
+    "nowarm-nofreeze": ({}, {"warm_steps": 0, "freeze_finest": False}),
     # SOAP on the networks (Cool-chic 5's settings), latents on Adam; and at the SOAP
     # paper's learning rate
     "soap": ({}, {"optimizer": "soap"}),
@@ -101,9 +105,11 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
 }
 
 
-def run(path: Path, bpp: float, steps: int, variant: str, seed: int, crop=None) -> dict:
+def run(
+    path: Path, bpp: float, steps: int, variant: str, seed: int, crop=None, model: str = "grid"
+) -> dict:
     spec_changes, fit_changes = VARIANTS[variant]
-    config = EncodeConfig().with_options(bpp=bpp, model="grid", steps=steps, seed=seed)
+    config = EncodeConfig().with_options(bpp=bpp, model=model, steps=steps, seed=seed)
     kind = adapters.ImageKind.load(path)
     if crop is not None:  # the centre crop: ablations at a quarter of the cost
         image = kind.image
@@ -159,6 +165,7 @@ def main() -> None:
     parser.add_argument("--bpp", type=float, default=0.3)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--variants", default="base")
+    parser.add_argument("--model", default="grid", help="grid (id 22) or grid-checkerboard (4)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="append rows to this JSON-lines file")
@@ -179,7 +186,9 @@ def main() -> None:
     for name in args.images.split(","):
         for variant in variants:
             crop = tuple(map(int, args.crop.split("x"))) if args.crop else None
-            row = run(KODAK / f"{name}.png", args.bpp, args.steps, variant, args.seed, crop)
+            row = run(
+                KODAK / f"{name}.png", args.bpp, args.steps, variant, args.seed, crop, args.model
+            )
             rows.append(row)
             print(
                 f"| {row['image']} | {variant} | {row['bpp']} | {row['psnr']} | "

@@ -20,6 +20,7 @@ from kancoin import bitstream, entropy, latents, quant
 from kancoin.bitstream import Header, TensorCoding
 from kancoin.errors import FormatError, InputError, RateError, UsageError
 from kancoin.fit.grid_trainer import GridFitConfig, GridFitResult, fit_grid, tune_synthesis
+from kancoin.models import spec_class_by_name
 from kancoin.models.grid import GridModel, GridSpec
 from kancoin.signals import psnr_from_mse
 
@@ -55,7 +56,10 @@ class GridEncoding:
 
 
 def base_spec(config, info) -> GridSpec:
-    spec = GridSpec(in_features=2, out_features=info.channels, height=info.height, width=info.width)
+    family = spec_class_by_name(config.model.model)
+    if not issubclass(family, GridSpec):
+        family = GridSpec
+    spec = family(in_features=2, out_features=info.channels, height=info.height, width=info.width)
     levels = min(spec.levels, max(1, math.ceil(math.log2(max(info.height, info.width))) + 1))
     spec = spec.replace(levels=levels)
     shape = config.model
@@ -175,6 +179,7 @@ def plan(
         freeze_finest=freeze,
         time_budget=training.time_budget,
         seed=training.seed,
+        **spec.fit_defaults,
     )
     fit_changes = dict(fit_changes or {})
     tune_steps = fit_changes.pop("tune_steps", TUNE_STEPS)  # not GridFitConfig fields
@@ -401,13 +406,14 @@ def _write(
         )
         for t in model.context.coded_tensors()
     ]
-    context = latents.refit_level_bias([q.cpu().numpy() for q in ints], context)
+    layout = latents.LAYOUTS[spec.context_layout]
+    context = latents.refit_level_bias([q.cpu().numpy() for q in ints], context, layout)
     context_codings = [entropy.choose_params(c)[0] for c in context]
     coded = synthesis + [
         (c, p, latents.CONTEXT_STEP_INDEX) for c, p in zip(context, context_codings, strict=True)
     ]
     network_words = entropy.encode([(c, p) for c, p, _ in coded])
-    latent_words, _ = latents.encode([q.cpu().numpy() for q in ints], context)
+    latent_words, _ = latents.encode([q.cpu().numpy() for q in ints], context, layout)
     payload = (
         np.array([len(network_words) // 4], dtype="<u4").tobytes() + network_words + latent_words
     )
@@ -472,7 +478,8 @@ def load_models(header: Header, payload: bytes, device: torch.device) -> list[Gr
     ints, latent_bytes = _split(header, payload)
     context = _context_ints(header, ints)
     spec = header.spec
-    levels, _ = latents.decode(latent_bytes, spec.level_shapes(), context)
+    layout = latents.LAYOUTS[spec.context_layout]
+    levels, _ = latents.decode(latent_bytes, spec.level_shapes(), context, layout)
     model = spec.build()
     with torch.no_grad():
         for tensor, values, coding in zip(model.coded_tensors(), ints, header.tensors, strict=True):
@@ -488,7 +495,8 @@ def payload_report(header: Header, payload: bytes) -> dict:
     """The rate split of a grid file: bits of the networks and of each latent level."""
     ints, latent_bytes = _split(header, payload)
     context = _context_ints(header, ints)
-    _, bits = latents.decode(latent_bytes, header.spec.level_shapes(), context)
+    layout = latents.LAYOUTS[header.spec.context_layout]
+    _, bits = latents.decode(latent_bytes, header.spec.level_shapes(), context, layout)
     network_bytes = int.from_bytes(payload[:4], "little") * 4
     return {
         "network_bits": 8 * network_bytes,

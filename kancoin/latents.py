@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -115,20 +117,73 @@ def _non_anchors(h: int, w: int, device: torch.device) -> torch.Tensor:
     return _non_anchor_cached(h, w).to(device)
 
 
+RASTER_OFFSETS = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-3, 0), (0, -3))
+
+
+def raster_features(level: torch.Tensor, parent: torch.Tensor | None = None) -> torch.Tensor:
+    """(h, w, 8) causal context of every latent of a level (float or int64 alike): its
+    neighbours at RASTER_OFFSETS (Cool-chic's eight nearest in its priority order), 0
+    outside the grid. All of them come before the latent in wavefront order (t = 2i + j),
+    so a decoder has them; the coarser level is not used (`parent` is ignored)."""
+    h, w = level.shape
+    padded = F.pad(level[None, None], (3, 3, 3, 0))[0, 0]
+    return torch.stack(
+        [padded[3 + dy : 3 + dy + h, 3 + dx : 3 + dx + w] for dy, dx in RASTER_OFFSETS], dim=-1
+    )
+
+
+@cache
+def _raster_index(h: int, w: int) -> np.ndarray:
+    """(h * w, 8) flat index of each latent's raster neighbours in a level's buffer of
+    h * w + 1 values whose last one is 0 (the neighbours outside the grid)."""
+    i = np.arange(h)[:, None, None]
+    j = np.arange(w)[None, :, None]
+    dy = np.array([o[0] for o in RASTER_OFFSETS])
+    dx = np.array([o[1] for o in RASTER_OFFSETS])
+    y, x = i + dy, j + dx
+    inside = (y >= 0) & (x >= 0) & (x < w)
+    return np.where(inside, y * w + x, h * w).reshape(h * w, len(RASTER_OFFSETS))
+
+
+@cache
+def _wavefronts(h: int, w: int) -> list[np.ndarray]:
+    """Latents of a level grouped by wavefront t = 2i + j, in increasing t (i ascending
+    inside one): every raster neighbour of a latent lies in an earlier wavefront."""
+    t = (2 * np.arange(h)[:, None] + np.arange(w)[None, :]).reshape(-1)
+    order = np.argsort(t, kind="stable")
+    bounds = np.flatnonzero(np.diff(t[order])) + 1
+    return np.split(order, bounds)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which decoded latents a latent's context sees (and so the decoding order)."""
+
+    name: str
+    features: int  # context inputs per latent
+    feature_map: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+CHECKERBOARD = Layout("checkerboard", FEATURES, features)
+RASTER = Layout("raster", len(RASTER_OFFSETS), raster_features)
+LAYOUTS = {layout.name: layout for layout in (CHECKERBOARD, RASTER)}
+
+
 class ContextNet(nn.Module):
     """Float twin of the integer context model: per level a mean and log2 scale.
 
     out = level_bias[l] + w2 relu(w1 x + b1) + b2, without the hidden part when hidden = 0.
     """
 
-    def __init__(self, levels: int, hidden: int):
+    def __init__(self, levels: int, hidden: int, layout: Layout = CHECKERBOARD):
         super().__init__()
-        self.levels, self.hidden = levels, hidden
+        self.levels, self.hidden, self.layout = levels, hidden, layout
+        inputs = layout.features
         self.level_bias = nn.Parameter(torch.zeros(levels, 2))
         with torch.no_grad():
             self.level_bias[:, 1] = INITIAL_LOG2_SCALE
         if hidden:
-            self.w1 = nn.Parameter(torch.randn(hidden, FEATURES) * (0.5 / math.sqrt(FEATURES)))
+            self.w1 = nn.Parameter(torch.randn(hidden, inputs) * (0.5 / math.sqrt(inputs)))
             self.b1 = nn.Parameter(torch.zeros(hidden))
             self.w2 = nn.Parameter(torch.zeros(2, hidden))
             self.b2 = nn.Parameter(torch.zeros(2))
@@ -142,7 +197,7 @@ class ContextNet(nn.Module):
         """(mean, log2 scale) for (..., FEATURES) float features of level `index`."""
         shape = feats.shape[:-1]
         if self.hidden:
-            flat = feats.reshape(-1, FEATURES)  # 2-D matmuls: a batched one is far slower
+            flat = feats.reshape(-1, feats.shape[-1])  # 2-D matmuls: a batched one is far slower
             h = torch.addmm(self.b1, flat, self.w1.t()).relu_()
             out = torch.addmm(self.b2 + self.level_bias[index], h, self.w2.t()).reshape(*shape, 2)
         else:
@@ -157,7 +212,7 @@ class ContextNet(nn.Module):
             if index < start:
                 continue
             parent = levels[index + 1] if index + 1 < len(levels) else None
-            mean, log2_scale = self.params(features(level, parent), index)
+            mean, log2_scale = self.params(self.layout.feature_map(level, parent), index)
             out.append(laplace_bits(level, mean, torch.exp2(log2_scale)).sum())
         return out
 
@@ -197,7 +252,7 @@ def _int_outputs(weights: list[np.ndarray], feats: torch.Tensor, index: int) -> 
         w1, b1, w2 = (torch.from_numpy(w.astype(np.float64).reshape(-1)) for w in weights[1:4])
         b2 = torch.from_numpy(weights[4].astype(np.int64).reshape(-1))
         hidden = b1.numel()
-        acc = feats.to(torch.float64) @ w1.reshape(hidden, FEATURES).t() + b1  # scale 2^F
+        acc = feats.to(torch.float64) @ w1.reshape(hidden, -1).t() + b1  # scale 2^F
         acc = torch.relu(acc) @ w2.reshape(2, hidden).t()  # scale 2^2F
         out = out + (acc.to(torch.int64) >> FIXED_BITS) + b2
     return out
@@ -213,7 +268,9 @@ def _rows(out: torch.Tensor) -> torch.Tensor:
     return torch.stack([mean, k * FRACTIONS + fraction], dim=-1)
 
 
-def refit_level_bias(levels: list[np.ndarray], weights: list[np.ndarray]) -> list[np.ndarray]:
+def refit_level_bias(
+    levels: list[np.ndarray], weights: list[np.ndarray], layout: Layout = CHECKERBOARD
+) -> list[np.ndarray]:
     """The context weights with each level's bias moved to where the integer model codes
     these latents in the fewest bits (a search over mean and scale offsets).
 
@@ -237,7 +294,7 @@ def refit_level_bias(levels: list[np.ndarray], weights: list[np.ndarray]) -> lis
             bias[index, 1] = ZERO_LEVEL
             continue
         parent = tensors[index + 1] if index + 1 < len(tensors) else None
-        out = _int_outputs(weights, features(level, parent), index).reshape(-1, 2)
+        out = _int_outputs(weights, layout.feature_map(level, parent), index).reshape(-1, 2)
         values = level.reshape(-1)
         best, best_bits = None, math.inf
         for offset in offsets:
@@ -282,9 +339,13 @@ def _groups(rows: np.ndarray):
         yield int(sorted_rows[start]), order[start:end]
 
 
-def encode(levels: list[np.ndarray], weights: list[np.ndarray]) -> tuple[bytes, list[float]]:
+def encode(
+    levels: list[np.ndarray], weights: list[np.ndarray], layout: Layout = CHECKERBOARD
+) -> tuple[bytes, list[float]]:
     """Range-code integer latent levels (finest first); returns words and ideal bits per level."""
     check_context_ints(weights)
+    if layout is RASTER:
+        return _encode_raster(levels, weights)
     probs = table()
     encoder = constriction.stream.queue.RangeEncoder()
     tensors = [torch.from_numpy(level.astype(np.int64)) for level in levels]
@@ -313,7 +374,10 @@ def encode(levels: list[np.ndarray], weights: list[np.ndarray]) -> tuple[bytes, 
 
 
 def decode(
-    payload: bytes, shapes: list[tuple[int, int]], weights: list[np.ndarray]
+    payload: bytes,
+    shapes: list[tuple[int, int]],
+    weights: list[np.ndarray],
+    layout: Layout = CHECKERBOARD,
 ) -> tuple[list[np.ndarray], list[float]]:
     """Inverse of `encode`: the levels (finest first) and their ideal bits."""
     check_context_ints(weights)
@@ -327,6 +391,8 @@ def decode(
     zero = zero_levels(weights)
     if len(zero) != len(shapes):
         raise FormatError("grid context model does not match the levels")
+    if layout is RASTER:
+        return _decode_raster(decoder, shapes, weights, zero)
     try:
         for index in reversed(range(len(shapes))):
             h, w = shapes[index]
@@ -348,3 +414,68 @@ def decode(
     except (ValueError, RuntimeError, KeyError, OverflowError, AssertionError) as exc:
         raise FormatError(f"latent payload is corrupt ({exc})") from None
     return [level.numpy() for level in levels], bits
+
+
+# the raster layout: every latent sees its 8 causal neighbours; coded per wavefront, each
+# latent under its own table row (constriction's categorical family, one row per symbol)
+
+_FAMILY = constriction.stream.model.Categorical(perfect=False)
+ENCODE_CHUNK = 8192  # symbols per call to the coder
+
+
+def _encode_raster(
+    levels: list[np.ndarray], weights: list[np.ndarray]
+) -> tuple[bytes, list[float]]:
+    probs = table()
+    encoder = constriction.stream.queue.RangeEncoder()
+    bits = [0.0] * len(levels)
+    zero = zero_levels(weights)
+    for index in reversed(range(len(levels))):
+        level = torch.from_numpy(levels[index].astype(np.int64))
+        if level.abs().max() > LATENT_MAX:
+            raise ValueError("latent outside the coder's range")
+        if zero[index]:
+            if level.any():
+                raise ValueError("a level flagged all zero holds a non-zero latent")
+            continue
+        params = int_params(weights, raster_features(level), index).reshape(-1, 2).numpy()
+        order = np.concatenate(_wavefronts(*level.shape))
+        symbols = (level.reshape(-1).numpy() - params[:, 0] + RESIDUAL_MAX)[order]
+        rows = params[order, 1]
+        for start in range(0, symbols.size, ENCODE_CHUNK):
+            chunk = slice(start, start + ENCODE_CHUNK)
+            encoder.encode(symbols[chunk].astype(np.int32), _FAMILY, probs[rows[chunk]])
+        bits[index] = -float(np.log2(probs[rows, symbols]).sum())
+    words = np.asarray(encoder.get_compressed(), dtype="<u4").tobytes()
+    return words, bits
+
+
+def _decode_raster(
+    decoder, shapes: list[tuple[int, int]], weights: list[np.ndarray], zero: list[bool]
+) -> tuple[list[np.ndarray], list[float]]:
+    """One batch per wavefront: gather the decoded neighbours, run the integer network,
+    decode the wavefront's symbols under their rows."""
+    probs = table()
+    levels: list[np.ndarray | None] = [None] * len(shapes)
+    bits = [0.0] * len(shapes)
+    try:
+        for index in reversed(range(len(shapes))):
+            h, w = shapes[index]
+            buffer = np.zeros(h * w + 1, dtype=np.int64)  # the last value: outside the grid
+            neighbours = _raster_index(h, w)
+            coded = []  # (row, symbol) of each wavefront, for the ideal bits
+            for positions in _wavefronts(h, w) if not zero[index] else ():
+                feats = torch.from_numpy(buffer[neighbours[positions]])
+                params = int_params(weights, feats, index).numpy()
+                symbols = np.asarray(decoder.decode(_FAMILY, probs[params[:, 1]]), dtype=np.int64)
+                buffer[positions] = symbols - RESIDUAL_MAX + params[:, 0]
+                coded.append((params[:, 1], symbols))
+            if coded:  # summed as the encoder sums them: the same float, bit for bit
+                rows, symbols = (np.concatenate(c) for c in zip(*coded, strict=True))
+                bits[index] = -float(np.log2(probs[rows, symbols]).sum())
+            if np.abs(buffer).max(initial=0) > LATENT_MAX:
+                raise FormatError("latent payload is corrupt (latent out of range)")
+            levels[index] = buffer[:-1].reshape(h, w)
+    except (ValueError, RuntimeError, KeyError, OverflowError, AssertionError) as exc:
+        raise FormatError(f"latent payload is corrupt ({exc})") from None
+    return levels, bits

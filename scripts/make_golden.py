@@ -52,6 +52,8 @@ CASES = {
     "fourier-rgb": (smooth(24, 32, 3), {"bpp": 4.0, "model": "fourier"}),
     "siren-audio": (tone(4000, 16000), {"kbps": 64.0, "model": "siren", "sample_rate": 16000}),
     "grid1d-audio": (tone(4000, 16000), {"kbps": 64.0, "model": "grid1d", "sample_rate": 16000}),
+    # "grid" names model id 22 since the fifth grid session; grid-rgb above it is id 4's
+    "grid-raster-rgb": (smooth(48, 64, 3), {"bpp": 8.0, "model": "grid"}),  # with context 8
 }
 
 

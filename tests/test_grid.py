@@ -1,4 +1,7 @@
-"""The latent-grid model (model id 4): latent coder, format, rate, decoding anywhere."""
+"""The latent-grid model (model id 4): latent coder, format, rate, decoding anywhere.
+
+The latent coder's tests run on both context layouts (id 4's checkerboard, id 22's raster);
+tests/test_grid_raster.py has id 22's own."""
 
 from __future__ import annotations
 
@@ -40,12 +43,15 @@ def _random_levels(rng, shapes, spread=2.0):
     ]
 
 
-def _context_ints(rng, levels: int, hidden: int) -> list[np.ndarray]:
-    net = latents.ContextNet(levels, hidden)
+LAYOUTS = pytest.mark.parametrize("layout", [latents.CHECKERBOARD, latents.RASTER], ids=str)
+
+
+def _context_ints(rng, levels: int, hidden: int, layout=latents.CHECKERBOARD) -> list[np.ndarray]:
+    net = latents.ContextNet(levels, hidden, layout)
     out = [rng.integers(-300, 300, size=(levels, 2))]
     if hidden:
         out += [
-            rng.integers(-200, 200, size=(hidden, latents.FEATURES)),
+            rng.integers(-200, 200, size=(hidden, layout.features)),
             rng.integers(-200, 200, size=hidden),
             rng.integers(-200, 200, size=(2, hidden)),
             rng.integers(-200, 200, size=2),
@@ -54,14 +60,15 @@ def _context_ints(rng, levels: int, hidden: int) -> list[np.ndarray]:
     return out
 
 
+@LAYOUTS
 @pytest.mark.parametrize("hidden", [0, 8])
-def test_latents_round_trip_exact_and_bits_match_the_coder(hidden):
+def test_latents_round_trip_exact_and_bits_match_the_coder(hidden, layout):
     rng = np.random.default_rng(hidden)
     shapes = [(33, 47), (17, 24), (9, 12), (5, 6), (3, 3)]
     levels = _random_levels(rng, shapes)
-    weights = _context_ints(rng, len(shapes), hidden)
-    data, bits = latents.encode(levels, weights)
-    decoded, decoded_bits = latents.decode(data, shapes, weights)
+    weights = _context_ints(rng, len(shapes), hidden, layout)
+    data, bits = latents.encode(levels, weights, layout)
+    decoded, decoded_bits = latents.decode(data, shapes, weights, layout)
     for a, b in zip(levels, decoded, strict=True):
         np.testing.assert_array_equal(a, b)
     assert decoded_bits == bits
@@ -77,31 +84,36 @@ def test_latents_round_trip_exact_and_bits_match_the_coder(hidden):
     hidden=st.sampled_from([0, 3]),
     spread=st.floats(0.1, 20),
     zero=st.booleans(),
+    layout=st.sampled_from([latents.CHECKERBOARD, latents.RASTER]),
 )
-def test_latents_round_trip_property(seed, height, width, levels, hidden, spread, zero):
+def test_latents_round_trip_property(seed, height, width, levels, hidden, spread, zero, layout):
     rng = np.random.default_rng(seed)
     spec = GridSpec(in_features=2, out_features=3, height=height, width=width, levels=levels)
     shapes = spec.level_shapes()
     values = _random_levels(rng, shapes, spread)
-    weights = _context_ints(rng, levels, hidden)
+    weights = _context_ints(rng, levels, hidden, layout)
     if zero:  # the finest level all zero and flagged
         values[0][:] = 0
         weights[0][0, 1] = latents.ZERO_LEVEL
-    data, _ = latents.encode(values, weights)
-    decoded, _ = latents.decode(data, shapes, weights)
+    data, _ = latents.encode(values, weights, layout)
+    decoded, _ = latents.decode(data, shapes, weights, layout)
     for a, b in zip(values, decoded, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 @settings(max_examples=40, deadline=None)
-@given(junk=st.binary(min_size=0, max_size=64), seed=st.integers(0, 1000))
-def test_latent_decoder_on_junk_returns_levels_or_format_error(junk, seed):
+@given(
+    junk=st.binary(min_size=0, max_size=64),
+    seed=st.integers(0, 1000),
+    layout=st.sampled_from([latents.CHECKERBOARD, latents.RASTER]),
+)
+def test_latent_decoder_on_junk_returns_levels_or_format_error(junk, seed, layout):
     rng = np.random.default_rng(seed)
     shapes = [(6, 5), (3, 3)]
-    weights = _context_ints(rng, 2, 3)
+    weights = _context_ints(rng, 2, 3, layout)
     junk = junk[: len(junk) // 4 * 4]
     try:
-        levels, _ = latents.decode(junk, shapes, weights)
+        levels, _ = latents.decode(junk, shapes, weights, layout)
     except FormatError:
         return
     assert all(np.abs(level).max() <= latents.LATENT_MAX for level in levels)
@@ -119,27 +131,28 @@ def test_integer_context_is_bounded_and_rejects_huge_weights():
         latents.decode(b"", [(2, 2), (1, 1)], weights)
 
 
-def test_an_all_zero_level_is_flagged_and_costs_no_bits():
+@LAYOUTS
+def test_an_all_zero_level_is_flagged_and_costs_no_bits(layout):
     rng = np.random.default_rng(3)
     shapes = [(33, 47), (17, 24), (9, 12)]
     levels = _random_levels(rng, shapes)
     levels[0][:] = 0
-    weights = _context_ints(rng, len(shapes), 4)
-    unflagged, unflagged_bits = latents.encode(levels, weights)
-    weights = latents.refit_level_bias(levels, weights)
+    weights = _context_ints(rng, len(shapes), 4, layout)
+    unflagged, unflagged_bits = latents.encode(levels, weights, layout)
+    weights = latents.refit_level_bias(levels, weights, layout)
     assert latents.zero_levels(weights) == [True, False, False]
-    data, bits = latents.encode(levels, weights)
+    data, bits = latents.encode(levels, weights, layout)
     assert bits[0] == 0 and unflagged_bits[0] > 0 and len(data) < len(unflagged)
-    decoded, decoded_bits = latents.decode(data, shapes, weights)
+    decoded, decoded_bits = latents.decode(data, shapes, weights, layout)
     for a, b in zip(levels, decoded, strict=True):
         np.testing.assert_array_equal(a, b)
     assert decoded_bits == bits
     levels[0][5, 5] = 1  # the flag promises zeros
     with pytest.raises(ValueError):
-        latents.encode(levels, weights)
+        latents.encode(levels, weights, layout)
     weights[1][0, 0] = latents.ZERO_LEVEL  # the flag's value anywhere else is out of range
     with pytest.raises(FormatError):
-        latents.decode(data, shapes, weights)
+        latents.decode(data, shapes, weights, layout)
 
 
 def test_committed_table_is_what_the_script_writes():
@@ -171,7 +184,7 @@ def test_training_upsampling_agrees_with_decoding_at_pixel_centres(upsampling):
 @pytest.fixture(scope="module")
 def grid_file():
     image = smooth_image(48, 64)
-    result = kancoin.encode(image, model="grid", bpp=2.0, steps=120, threads=1)
+    result = kancoin.encode(image, model="grid-checkerboard", bpp=2.0, steps=120, threads=1)
     return image, result
 
 
@@ -189,7 +202,7 @@ def test_encode_meets_the_rate_and_reports_the_decoded_psnr(grid_file):
 @pytest.mark.parametrize("bpp", [0.5, 1.5, 4.0])
 def test_rate_is_never_exceeded_and_mostly_used(bpp):
     image = smooth_image(64, 96, seed=3)
-    result = kancoin.encode(image, model="grid", bpp=bpp, steps=30, threads=1)
+    result = kancoin.encode(image, model="grid-checkerboard", bpp=bpp, steps=30, threads=1)
     budget = bpp * 64 * 96
     assert 8 * len(result.data) <= budget
     assert 8 * len(result.data) >= 0.5 * budget  # tiny images: the header is a large share
@@ -201,9 +214,9 @@ def test_same_seed_same_bytes_whatever_the_global_random_state():
     files = []
     for state in (1, 2):
         torch.manual_seed(state)
-        files.append(kancoin.encode(image, model="grid", bpp=2.0, steps=12, threads=1).data)
+        files.append(kancoin.encode(image, model="grid-checkerboard", bpp=2.0, steps=12, threads=1).data)
     assert files[0] == files[1]
-    other = kancoin.encode(image, model="grid", bpp=2.0, steps=12, threads=1, seed=1).data
+    other = kancoin.encode(image, model="grid-checkerboard", bpp=2.0, steps=12, threads=1, seed=1).data
     assert other != files[0]
 
 
@@ -288,7 +301,7 @@ def test_grid_header_fields_are_checked(grid_file):
 def test_grid_is_for_images_only():
     samples = np.zeros((1600, 1), dtype=np.float32)
     with pytest.raises(UsageError):
-        kancoin.encode(samples, sample_rate=16000, model="grid", kbps=32, steps=2)
+        kancoin.encode(samples, sample_rate=16000, model="grid-checkerboard", kbps=32, steps=2)
 
 
 def test_golden_file_decodes_to_the_recorded_pixels():
@@ -316,7 +329,7 @@ def test_cli_encode_info_decode_at_another_size(capsys, image_file, tmp_path):
     from kancoin.cli import main
 
     source = image_file(40, 56)
-    argv = ["encode", source, "--model", "grid", "--bpp", "3", "--steps", "20", "-q"]
+    argv = ["encode", source, "--model", "grid-checkerboard", "--bpp", "3", "--steps", "20", "-q"]
     assert main(list(map(str, argv))) == 0
     inr = source.with_suffix(".inr")
     capsys.readouterr()
@@ -349,7 +362,7 @@ def test_an_image_with_more_latents_than_a_file_holds_is_refused_before_training
     from kancoin.signals import ImageInfo
 
     kind = adapters.ImageKind(ImageInfo(4000, 4000, 3), np.zeros((1, 1, 3), np.float32))
-    config = EncodeConfig().with_options(model="grid", bpp=0.3, steps=1)
+    config = EncodeConfig().with_options(model="grid-checkerboard", bpp=0.3, steps=1)
     with pytest.raises(InputError):
         grid_codec.encode(kind, config, 0.3 * 4000 * 4000, torch.device("cpu"))
 
@@ -358,7 +371,7 @@ def test_plan_prints_the_grids_own_schedule(capsys, image_file):
     from kancoin.cli import main
 
     source = image_file(40, 56)
-    argv = ["encode", str(source), "--model", "grid", "--bpp", "3", "--preset", "fast"]
+    argv = ["encode", str(source), "--model", "grid-checkerboard", "--bpp", "3", "--preset", "fast"]
     assert main([*argv, "--plan"]) == 0
     text = capsys.readouterr().out
     assert f"{grid_codec.STEPS['fast']} full-image steps" in text
@@ -374,7 +387,7 @@ def test_plan_prints_the_grids_own_schedule(capsys, image_file):
 def test_low_rates_freeze_the_finest_level_and_spend_the_saved_work_on_steps(bpp):
     image = smooth_image(256, 384)
     kind = adapters.ImageKind.load(image)
-    config = EncodeConfig().with_options(model="grid", bpp=bpp, preset="fast")
+    config = EncodeConfig().with_options(model="grid-checkerboard", bpp=bpp, preset="fast")
     chosen = grid_codec.plan(kind, config)
     frozen = bpp <= grid_codec.FREEZE_MAX_BPP
     assert chosen.fit.freeze_finest == frozen

@@ -65,6 +65,7 @@ MODEL_SPECS = SpecRegistry(
         RbfKanSpec.model_id: RbfKanSpec,
         FourierKanSpec.model_id: FourierKanSpec,
         20: "kancoin.models.grid1d:Grid1DSpec",  # audio: the grid on the time axis
+        22: "kancoin.models.grid:RasterGridSpec",  # the grid with a raster context
     }
 )
 
@@ -75,6 +76,7 @@ _TORCH_NAMES = {
     "Kan": "kancoin.models.nets.kan",
     "GridModel": "kancoin.models.grid",
     "GridSpec": "kancoin.models.grid",
+    "RasterGridSpec": "kancoin.models.grid",
     "Grid1DSpec": "kancoin.models.grid1d",
 }
 

@@ -18,14 +18,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kancoin.latents import FEATURES, ContextNet
+from kancoin.latents import LAYOUTS, ContextNet
 from kancoin.models import grid_kan
 from kancoin.models.base import HeaderField, ModelSpec
 from kancoin.models.network import CodedModel
 
 # "kan": B-spline KAN layers after a linear first layer (kancoin.models.grid_kan)
 ACTIVATIONS = ("relu", "gelu", "sine", "kan")
-UPSAMPLING = ("bilinear", "bicubic")
+# "cascade": Cool-chic's (fixed, bilinear) upsampling: each level doubled step by step to
+# the reference grid, then sampled bilinearly at any coordinates (model id 22 only)
+UPSAMPLING = ("bilinear", "bicubic", "cascade")
 SINE_W0 = 30.0
 # (synthesis width, context width) from large to small, for sizing to a budget
 SIZE_LADDER = ((16, 16), (12, 8), (8, 8), (8, 0))
@@ -35,7 +37,7 @@ NETWORK_SHARE = 0.1  # first synthesis layer's frequency factor when activation 
 @dataclass(frozen=True)
 class GridSpec(ModelSpec):
     model_id: ClassVar[int] = 4
-    name: ClassVar[str] = "grid"
+    name: ClassVar[str] = "grid-checkerboard"
     fine_tunes_quantized: ClassVar[bool] = False
     bits_per_param: ClassVar[float] = 9.0  # the networks' weights; latents apart
     time_axis_only: ClassVar[bool] = False  # one row on the time axis (Grid1DSpec)
@@ -46,9 +48,12 @@ class GridSpec(ModelSpec):
         HeaderField("hidden", "uint:8", 1, 255),
         HeaderField("hidden_layers", "uint:3", 0, 7),
         HeaderField("activation", "uint:2", 0, len(ACTIVATIONS) - 1),
-        HeaderField("upsampling", "uint:2", 0, len(UPSAMPLING) - 1),
+        HeaderField("upsampling", "uint:2", 0, 1),
         HeaderField("context_hidden", "uint:6", 0, 63),
     )
+    context_layout: ClassVar[str] = "checkerboard"  # kancoin.latents.LAYOUTS
+    # GridFitConfig fields this family trains with (kancoin.grid_codec applies them)
+    fit_defaults: ClassVar[dict] = {}
 
     height: int = 1  # the latent geometry's reference size: the encoded image's
     width: int = 1
@@ -124,7 +129,7 @@ class GridSpec(ModelSpec):
         if self.context_hidden:
             c = self.context_hidden
             shapes += [
-                ("context.w1", (c, FEATURES)),
+                ("context.w1", (c, LAYOUTS[self.context_layout].features)),
                 ("context.b1", (c,)),
                 ("context.w2", (2, c)),
                 ("context.b2", (2,)),
@@ -140,18 +145,25 @@ class GridSpec(ModelSpec):
     def macs_per_pixel(self) -> int:
         """Multiplications per output pixel to decode: interpolation, synthesis, context."""
         dims = self.synthesis_dims()
-        taps = 4 if UPSAMPLING[self.upsampling] == "bilinear" else 16
+        mode = UPSAMPLING[self.upsampling]
+        if mode == "cascade":  # a 2x bilinear step per level below: 4 taps per output value
+            taps = sum(4 * (self.levels - 1 - k) / 4**k for k in range(self.levels - 1))
+            interpolation = taps + 4 * self.levels  # then sampled at the output's coordinates
+        else:
+            interpolation = (4 if mode == "bilinear" else 16) * self.levels
         synthesis = (
             grid_kan.synthesis_macs(dims)
             if self.kan
             else sum(a * b for a, b in itertools.pairwise(dims))
         )
-        context = self.context_hidden * (FEATURES + 2)
+        context = self.context_hidden * (LAYOUTS[self.context_layout].features + 2)
         per_latent = self.num_latents() / max(1, self.height * self.width)
-        return round(taps * self.levels + synthesis + context * per_latent)
+        return round(interpolation + synthesis + context * per_latent)
 
     def describe(self) -> str:
         context = f"context {self.context_hidden}" if self.context_hidden else "factorized"
+        if self.context_layout != "checkerboard":
+            context = f"{self.context_layout} {context}"
         return (
             f"grid {self.levels} levels {UPSAMPLING[self.upsampling]}, synthesis "
             f"{'-'.join(map(str, self.synthesis_dims()))} {ACTIVATIONS[self.activation]}, "
@@ -181,7 +193,7 @@ class GridModel(CodedModel):
                 for i, layer in enumerate(self.synthesis):
                     bound = 1 / dims[i] if i == 0 else math.sqrt(6 / dims[i]) / SINE_W0
                     layer.weight.uniform_(-bound, bound)
-        self.context = ContextNet(spec.levels, spec.context_hidden)
+        self.context = ContextNet(spec.levels, spec.context_hidden, LAYOUTS[spec.context_layout])
 
     def coded_tensors(self) -> list[torch.Tensor]:
         return self.synthesis_tensors() + self.context.coded_tensors()
@@ -237,6 +249,15 @@ class GridModel(CodedModel):
         """
         grid = coords.flip(-1).reshape(1, 1, -1, 2).to(levels[0].dtype)
         mode = UPSAMPLING[self.spec.upsampling]
+        if mode == "cascade":
+            sampled = F.grid_sample(
+                self._cascade(levels),
+                grid,
+                mode="bilinear",
+                padding_mode="border",
+                align_corners=False,
+            )
+            return sampled.reshape(len(levels), -1).t()
         columns = [
             F.grid_sample(level, grid, mode=mode, padding_mode="border", align_corners=False)
             for level in levels
@@ -249,6 +270,8 @@ class GridModel(CodedModel):
         The first `zero` levels are known to be zero (training with the finest frozen)."""
         size = (self.spec.height, self.spec.width)
         mode = UPSAMPLING[self.spec.upsampling]
+        if mode == "cascade":
+            return self._cascade(levels).reshape(len(levels), -1).t()
         blank = levels[0].new_zeros(1, 1, *size)
         columns = [
             blank if i < zero else F.interpolate(level, size=size, mode=mode, align_corners=False)
@@ -256,5 +279,41 @@ class GridModel(CodedModel):
         ]
         return torch.cat(columns, dim=1).reshape(len(levels), -1).t()
 
+    def _cascade(self, levels: list[torch.Tensor]) -> torch.Tensor:
+        """(1, levels, height, width): the coarsest level doubled (bilinear) to the next
+        level's size, stacked under it, and so on to the reference grid (Cool-chic's
+        upsampling with its filters fixed; 0.3 dB over direct bicubic, docs/GRID.md)."""
+        shapes = self.spec.level_shapes()
+        stack = levels[-1]
+        for index in range(len(levels) - 2, -1, -1):
+            up = F.interpolate(stack, size=shapes[index], mode="bilinear", align_corners=False)
+            stack = torch.cat([levels[index], up], dim=1)
+        return stack
+
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         return self.synthesize(self.sample(list(self.latents), coords))
+
+
+@dataclass(frozen=True)
+class RasterGridSpec(GridSpec):
+    """The latent grid with Cool-chic's entropy model and upsampling (model id 22): each
+    latent's context is its 8 causal neighbours (decoded in wavefronts), the levels are
+    upsampled by a bilinear cascade, and training follows Cool-chic's schedule. Measured
+    against model id 4 in docs/GRID.md ("Fifth session")."""
+
+    model_id: ClassVar[int] = 22
+    name: ClassVar[str] = "grid"
+    header_fields: ClassVar[tuple[HeaderField, ...]] = tuple(
+        HeaderField("upsampling", "uint:2", 0, len(UPSAMPLING) - 1) if f.name == "upsampling" else f
+        for f in GridSpec.header_fields
+    )
+    context_layout: ClassVar[str] = "raster"
+    fit_defaults: ClassVar[dict] = {
+        "temperature": (0.35, 0.08),
+        "gaussian_noise": (0.22, 0.15),
+        "lr_latents": 0.16,
+        "latent_gain": 1.0,
+        "ste_share": 0.0,
+    }
+
+    upsampling: int = 2  # cascade

@@ -32,7 +32,7 @@ class Grid1DSpec(GridSpec):
         HeaderField("hidden", "uint:8", 1, 255),
         HeaderField("hidden_layers", "uint:3", 0, 7),
         HeaderField("activation", "uint:2", 0, len(ACTIVATIONS) - 1),
-        HeaderField("upsampling", "uint:2", 0, len(UPSAMPLING) - 1),
+        HeaderField("upsampling", "uint:2", 0, 1),
         HeaderField("context_hidden", "uint:6", 0, 63),
     )
 

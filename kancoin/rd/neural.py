@@ -40,7 +40,7 @@ def encoder_fingerprint(root: Path | None = None) -> str:
     return digest.hexdigest()[:16]
 
 
-IMAGE_ONLY = ("grid",)  # families whose own codec refuses audio
+IMAGE_ONLY = ("grid", "grid-checkerboard")  # families whose own codec refuses audio
 AUDIO_ONLY = ("grid1d",)
 
 

@@ -1,0 +1,139 @@
+"""The latent grid with a raster context and cascade upsampling (model id 22, `--model grid`).
+
+The latent coder's round trips, property and junk tests run on both layouts in
+tests/test_grid.py; these are id 22's own: wavefront order, the decoder's gather against the
+training features, the cascade at any coordinates, files, header (its golden file,
+grid-raster-rgb, is in tests/test_golden.py's list)."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from conftest import smooth_image
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import kancoin
+import kancoin.kernels
+from kancoin import bitstream, decoder, grid_codec, latents
+from kancoin.errors import FormatError
+from kancoin.models import GridSpec, RasterGridSpec, spec_class, spec_class_by_name
+from kancoin.signals import image_grid, to_uint8
+
+
+
+@settings(max_examples=40, deadline=None)
+@given(height=st.integers(1, 30), width=st.integers(1, 30))
+def test_every_raster_neighbour_is_in_an_earlier_wavefront(height, width):
+    when = np.full(height * width + 1, -1)  # the outside slot: always "decoded"
+    for t, positions in enumerate(latents._wavefronts(height, width)):
+        when[positions] = t
+    assert (when[:-1] >= 0).all()  # every latent once
+    neighbours = latents._raster_index(height, width)
+    for t, positions in enumerate(latents._wavefronts(height, width)):
+        assert (when[neighbours[positions]] < t).all()
+
+
+def test_decoders_gather_is_the_training_features():
+    rng = np.random.default_rng(0)
+    level = rng.integers(-31, 32, size=(13, 17))
+    feature_map = latents.raster_features(torch.from_numpy(level)).reshape(-1, 8).numpy()
+    buffer = np.r_[level.reshape(-1), 0]
+    np.testing.assert_array_equal(feature_map, buffer[latents._raster_index(13, 17)])
+    floats = latents.raster_features(torch.from_numpy(level).double()).reshape(-1, 8)
+    np.testing.assert_array_equal(floats.numpy(), feature_map)
+
+
+def test_cascade_samples_at_pixel_centres_what_training_sees():
+    spec = RasterGridSpec(in_features=2, out_features=3, height=19, width=26, levels=4)
+    model = spec.build()
+    with torch.no_grad():
+        for level in model.latents:
+            level.normal_()
+    full = model.upsample_full(list(model.latents))
+    sampled = model.sample(list(model.latents), image_grid(19, 26))
+    torch.testing.assert_close(full, sampled, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        for level in model.latents:
+            level.fill_(2.0)
+    assert torch.allclose(model.upsample_full(list(model.latents)), torch.tensor(2.0))
+
+
+def test_grid_is_the_raster_family_and_id_4_keeps_its_name():
+    assert spec_class_by_name("grid") is RasterGridSpec and spec_class(22) is RasterGridSpec
+    assert spec_class_by_name("grid-checkerboard") is GridSpec and spec_class(4) is GridSpec
+    spec = RasterGridSpec(in_features=2, out_features=3, height=512, width=768)
+    assert spec.macs_per_pixel() <= 2000  # the issue's decoder budget
+
+
+@pytest.fixture(scope="module")
+def raster_file():
+    image = smooth_image(48, 64)
+    return image, kancoin.encode(image, model="grid", bpp=2.0, steps=120, threads=1)
+
+
+def test_file_meets_the_rate_and_decodes_to_its_psnr(raster_file):
+    image, result = raster_file
+    assert 8 * len(result.data) <= 2.0 * 48 * 64
+    assert result.header.spec.model_id == 22
+    decoded = kancoin.decode(result.data)
+    psnr = kancoin.signals.psnr(original=image, reconstruction=to_uint8(decoded) / 255.0)
+    assert psnr == pytest.approx(result.psnr, abs=1e-6)
+    flat = np.broadcast_to(image.mean(axis=(0, 1)), image.shape)
+    assert result.psnr > kancoin.signals.psnr(original=image, reconstruction=flat) + 3
+    header, payload = decoder.read_file(result.data)
+    report = grid_codec.payload_report(header, payload)
+    assert report["network_bits"] + report["latent_bits"] + 32 == 8 * len(payload)
+
+
+def test_decodes_at_any_size_and_identically_with_threads_and_kernels(raster_file, monkeypatch):
+    _, result = raster_file
+    assert kancoin.decode(result.data, size=(33, 17)).shape == (17, 33, 3)
+    native = kancoin.decode(result.data)
+    double = kancoin.decode(result.data, scale=2)
+    assert double.shape == (96, 128, 3)
+    assert np.abs(double.reshape(48, 2, 64, 2, 3).mean(axis=(1, 3)) - native).mean() < 0.03
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = kancoin.decode(result.data, scale=1.5)
+        torch.set_num_threads(2)
+        two = kancoin.decode(result.data, scale=1.5)
+        monkeypatch.setattr(kancoin.kernels, "native_available", lambda: False)
+        plain = kancoin.decode(result.data, scale=1.5)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(to_uint8(one), to_uint8(two))
+    np.testing.assert_array_equal(to_uint8(one), to_uint8(plain))
+
+
+@settings(max_examples=30, deadline=None)
+@given(position=st.integers(0, 10**6), value=st.integers(0, 255))
+def test_payload_byte_flips_decode_or_fail_cleanly(raster_file, position, value):
+    _, result = raster_file
+    header_length = int.from_bytes(result.data[6:8], "big")
+    body = bytearray(result.data[:-4])
+    index = header_length + position % (len(body) - header_length)
+    body[index] = value
+    try:
+        decoded = kancoin.decode(bytes(body) + zlib.crc32(bytes(body)).to_bytes(4, "little"))
+    except FormatError:
+        return
+    assert decoded.shape == (48, 64, 3) and np.isfinite(decoded).all()
+
+
+def test_only_id_22_takes_the_cascade(raster_file):
+    _, result = raster_file
+    header, payload = bitstream.read(result.data)
+    assert header.spec.upsampling == 2
+    with pytest.raises(ValueError):
+        bitstream.write(
+            bitstream.Header(header.signal, header.spec.replace(upsampling=3), 1, header.tensors),
+            payload,
+        )
+    old = GridSpec(in_features=2, out_features=3, height=48, width=64, upsampling=2)
+    with pytest.raises(ValueError):
+        bitstream.write(bitstream.Header(header.signal, old, 1, header.tensors), payload)
