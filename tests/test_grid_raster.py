@@ -24,7 +24,6 @@ from kancoin.models import GridSpec, RasterGridSpec, spec_class, spec_class_by_n
 from kancoin.signals import image_grid, to_uint8
 
 
-
 @settings(max_examples=40, deadline=None)
 @given(height=st.integers(1, 30), width=st.integers(1, 30))
 def test_every_raster_neighbour_is_in_an_earlier_wavefront(height, width):
