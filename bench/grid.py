@@ -34,6 +34,14 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "nowarm": ({}, {"warm_steps": 0}),
     "nofreeze": ({}, {"freeze_finest": False}),
     "nowarm-nofreeze": ({}, {"warm_steps": 0, "freeze_finest": False}),
+    # a full image's networks on a crop (its budget would size them 8 wide), lambda's start
+    "w16": ({"hidden": 16, "context_hidden": 16}, {}),
+    "w16-lam002": ({"hidden": 16, "context_hidden": 16}, {"lam": 0.002}),
+    "w16-lam003": ({"hidden": 16, "context_hidden": 16}, {"lam": 0.003}),
+    "lam002": ({}, {"lam": 0.002}),
+    "lam002-wide32": ({"hidden": 32}, {"lam": 0.002}),
+    "lam002-wide24": ({"hidden": 24}, {"lam": 0.002}),
+    "lam002-nofreeze": ({}, {"lam": 0.002, "freeze_finest": False}),
     # SOAP on the networks (Cool-chic 5's settings), latents on Adam; and at the SOAP
     # paper's learning rate
     "soap": ({}, {"optimizer": "soap"}),

@@ -46,6 +46,26 @@ def test_decoders_gather_is_the_training_features():
     np.testing.assert_array_equal(floats.numpy(), feature_map)
 
 
+@settings(max_examples=60, deadline=None)
+@given(hidden=st.sampled_from([0, 1, 8, 63]), seed=st.integers(0, 2**32 - 1))
+def test_raster_coders_numpy_context_is_int_params(hidden, seed):
+    """The raster coder's per-level numpy network computes what `int_params` does, at the
+    format's weight bound and with latents beyond their range (a corrupt file's)."""
+    rng = np.random.default_rng(seed)
+    bound = latents.CONTEXT_MAX_INT
+    weights = [rng.integers(-bound, bound + 1, size=(3, 2))]
+    if hidden:
+        weights += [
+            rng.integers(-bound, bound + 1, size=(hidden, 8)),
+            rng.integers(-bound, bound + 1, size=hidden),
+            rng.integers(-bound, bound + 1, size=(2, hidden)),
+            rng.integers(-bound, bound + 1, size=2),
+        ]
+    feats = rng.integers(-130, 131, size=(300, 8))
+    expected = latents.int_params(weights, torch.from_numpy(feats), 2).numpy()
+    np.testing.assert_array_equal(latents._LevelContext(weights, 2).params(feats), expected)
+
+
 def test_cascade_samples_at_pixel_centres_what_training_sees():
     spec = RasterGridSpec(in_features=2, out_features=3, height=19, width=26, levels=4)
     model = spec.build()
