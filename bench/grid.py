@@ -42,6 +42,9 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "lam002-wide32": ({"hidden": 32}, {"lam": 0.002}),
     "lam002-wide24": ({"hidden": 24}, {"lam": 0.002}),
     "lam002-nofreeze": ({}, {"lam": 0.002, "freeze_finest": False}),
+    "lam002-nofreeze-wide32": ({"hidden": 32}, {"lam": 0.002, "freeze_finest": False}),
+    "lam002-nofreeze-wide24": ({"hidden": 24}, {"lam": 0.002, "freeze_finest": False}),
+    "lam001-nofreeze": ({}, {"lam": 0.001, "freeze_finest": False}),
     # SOAP on the networks (Cool-chic 5's settings), latents on Adam; and at the SOAP
     # paper's learning rate
     "soap": ({}, {"optimizer": "soap"}),

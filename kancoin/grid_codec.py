@@ -167,14 +167,19 @@ def plan(
     training = config.training
     # at low rates the full-resolution level ends all zero anyway (docs/GRID.md): freezing it
     # saves a quarter of a step's work, which a preset spends on more steps
-    freeze = budget is not None and budget / pixels <= FREEZE_MAX_BPP and spec.levels > 1
+    freeze = (
+        spec.freezes_finest
+        and budget is not None
+        and budget / pixels <= FREEZE_MAX_BPP
+        and spec.levels > 1
+    )
     steps = training.steps or round(
         STEPS.get(training.preset, STEPS["default"]) * (FROZEN_STEP_GAIN if freeze else 1)
     )
     fit_config = GridFitConfig(
         steps=steps,
         warm_steps=round(WARM_SHARE * steps),
-        lam=_initial_lambda(target),
+        lam=_initial_lambda(target, spec.lambda_at_03),
         target_bpp=None if target is None else 0.97 * target,
         freeze_finest=freeze,
         time_budget=training.time_budget,
@@ -279,11 +284,11 @@ def build_seeded(spec: GridSpec, seed: int, device) -> GridModel:
         return spec.build().to(device)
 
 
-def _initial_lambda(target_bpp: float | None) -> float:
-    """A first lambda for a latents' rate; the trainer steers it from there."""
+def _initial_lambda(target_bpp: float | None, at_03: float = GridSpec.lambda_at_03) -> float:
+    """A first lambda for a latents' rate (`at_03` for 0.3 bpp); the trainer steers it."""
     if target_bpp is None:
         return 0.002
-    return float(min(0.5, max(1e-5, 0.005 * (0.3 / max(target_bpp, 1e-3)) ** 2)))
+    return float(min(0.5, max(1e-5, at_03 * (0.3 / max(target_bpp, 1e-3)) ** 2)))
 
 
 def _header_bits(spec: GridSpec, info) -> int:

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 import kancoin
 import kancoin.kernels
-from kancoin import bitstream, decoder, grid_codec, latents
+from kancoin import adapters, bitstream, decoder, grid_codec, latents
+from kancoin.config import EncodeConfig
 from kancoin.errors import FormatError
 from kancoin.models import GridSpec, RasterGridSpec, spec_class, spec_class_by_name
 from kancoin.signals import image_grid, to_uint8
@@ -86,6 +87,14 @@ def test_grid_is_the_raster_family_and_id_4_keeps_its_name():
     assert spec_class_by_name("grid-checkerboard") is GridSpec and spec_class(4) is GridSpec
     spec = RasterGridSpec(in_features=2, out_features=3, height=512, width=768)
     assert spec.macs_per_pixel() <= 2000  # the issue's decoder budget
+
+
+def test_plan_trains_every_level_with_coolchics_schedule():
+    kind = adapters.ImageKind.load(smooth_image(256, 384))
+    chosen = grid_codec.plan(kind, EncodeConfig().with_options(model="grid", bpp=0.3))
+    assert not chosen.fit.freeze_finest  # id 4 freezes it at 0.3 bpp; id 22's pays
+    assert chosen.fit.ste_share == 0 and chosen.fit.gaussian_noise == (0.22, 0.15)
+    assert chosen.fit.lam == pytest.approx(0.002 * (0.3 / chosen.latent_bpp) ** 2)
 
 
 @pytest.fixture(scope="module")

@@ -54,6 +54,8 @@ class GridSpec(ModelSpec):
     context_layout: ClassVar[str] = "checkerboard"  # kancoin.latents.LAYOUTS
     # GridFitConfig fields this family trains with (kancoin.grid_codec applies them)
     fit_defaults: ClassVar[dict] = {}
+    lambda_at_03: ClassVar[float] = 0.005  # the first lambda for latents at 0.3 bpp
+    freezes_finest: ClassVar[bool] = True  # at low rates (kancoin.grid_codec.FREEZE_MAX_BPP)
 
     height: int = 1  # the latent geometry's reference size: the encoded image's
     width: int = 1
@@ -308,6 +310,8 @@ class RasterGridSpec(GridSpec):
         for f in GridSpec.header_fields
     )
     context_layout: ClassVar[str] = "raster"
+    lambda_at_03: ClassVar[float] = 0.002  # measured on kodim15, docs/GRID.md
+    freezes_finest: ClassVar[bool] = False  # its finest level pays (+1.1 dB on kodim15)
     fit_defaults: ClassVar[dict] = {
         "temperature": (0.35, 0.08),
         "gaussian_noise": (0.22, 0.15),
