@@ -45,6 +45,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "lam002-nofreeze-wide32": ({"hidden": 32}, {"lam": 0.002, "freeze_finest": False}),
     "lam002-nofreeze-wide24": ({"hidden": 24}, {"lam": 0.002, "freeze_finest": False}),
     "lam001-nofreeze": ({}, {"lam": 0.001, "freeze_finest": False}),
+    "wide24": ({"hidden": 24}, {}),
+    "wide32": ({"hidden": 32}, {}),
     # SOAP on the networks (Cool-chic 5's settings), latents on Adam; and at the SOAP
     # paper's learning rate
     "soap": ({}, {"optimizer": "soap"}),
@@ -80,7 +82,6 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "bicubic": ({"upsampling": 1}, {}),
     "levels5": ({"levels": 5}, {}),
     "levels8": ({"levels": 8}, {}),
-    "wide24": ({"hidden": 24}, {}),
     "lr-low": ({}, {"lr_latents": 0.01, "lr_networks": 0.002}),
     "lr-high": ({}, {"lr_latents": 0.05, "lr_networks": 0.01}),
     "lat015": ({}, {"lr_latents": 0.15}),

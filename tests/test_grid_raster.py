@@ -94,7 +94,7 @@ def test_plan_trains_every_level_with_coolchics_schedule():
     chosen = grid_codec.plan(kind, EncodeConfig().with_options(model="grid", bpp=0.3))
     assert not chosen.fit.freeze_finest  # id 4 freezes it at 0.3 bpp; id 22's pays
     assert chosen.fit.ste_share == 0 and chosen.fit.gaussian_noise == (0.22, 0.15)
-    assert chosen.fit.lam == pytest.approx(0.002 * (0.3 / chosen.latent_bpp) ** 2)
+    assert chosen.fit.lam == pytest.approx(0.001 * (0.3 / chosen.latent_bpp) ** 2)
 
 
 @pytest.fixture(scope="module")
