@@ -24,8 +24,8 @@ from kancoin.models import spec_class_by_name
 from kancoin.models.grid import GridModel, GridSpec
 from kancoin.signals import psnr_from_mse
 
-# preset -> training steps (full-image); docs/GRID.md has the measurements behind them
-STEPS = {"fast": 300, "default": 700, "best": 3000}
+# preset -> training steps (full-image): each family's GridSpec.preset_steps; docs/GRID.md
+STEPS = GridSpec.preset_steps
 WARM_SHARE = 0.5  # half-resolution warm-start steps per full step (~1/4 the cost each)
 SYNTHESIS_STEPS = tuple(range(-160, -63, 16))  # candidate steps 2^-10 .. 2^-4 (index / 16)
 LATENT_STEP_RANGE = (-128, 96)  # latent step 2^(i / 64): 0.25 .. 2.8
@@ -99,6 +99,9 @@ class GridPlan:
         if fit.freeze_finest:
             steps += ", finest level frozen at zero (flagged: no bits)"
         hard = round(fit.steps * (1 - fit.ste_share))
+        noise = "uniform"
+        if fit.gaussian_noise is not None:
+            noise = f"gaussian {fit.gaussian_noise[0]:g} -> {fit.gaussian_noise[1]:g}"
         return "\n".join(
             [
                 f"signal  {self.signal.describe()}",
@@ -110,8 +113,8 @@ class GridPlan:
                 f"(latents) / {'SOAP ' if fit.optimizer == 'soap' else ''}"
                 f"{fit.lr_networks:g} (networks), warm-up "
                 f"{fit.warmup_share:.0%}, cosine; {fit.quantizer} quantization (temperature "
-                f"{fit.temperature[0]:g} -> {fit.temperature[1]:g}) to step {hard}, then "
-                f"straight-through rounding",
+                f"{fit.temperature[0]:g} -> {fit.temperature[1]:g}, {noise} noise) "
+                + (f"to step {hard}, then straight-through rounding" if hard < fit.steps else ""),
                 "phase   write: latent step by a closed loop on the file size (under "
                 f"{RATE_FLOOR:.0%} of the budget: fill to the {self.fill}), synthesis step by "
                 "rate-distortion",
@@ -173,8 +176,9 @@ def plan(
         and budget / pixels <= FREEZE_MAX_BPP
         and spec.levels > 1
     )
+    presets = spec.preset_steps
     steps = training.steps or round(
-        STEPS.get(training.preset, STEPS["default"]) * (FROZEN_STEP_GAIN if freeze else 1)
+        presets.get(training.preset, presets["default"]) * (FROZEN_STEP_GAIN if freeze else 1)
     )
     fit_config = GridFitConfig(
         steps=steps,

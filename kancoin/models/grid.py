@@ -55,6 +55,8 @@ class GridSpec(ModelSpec):
     # GridFitConfig fields this family trains with (kancoin.grid_codec applies them)
     fit_defaults: ClassVar[dict] = {}
     lambda_at_03: ClassVar[float] = 0.005  # the first lambda for latents at 0.3 bpp
+    # full-image steps per preset (kancoin.grid_codec; x 4/3 with the finest level frozen)
+    preset_steps: ClassVar[dict] = {"fast": 300, "default": 700, "best": 3000}
     freezes_finest: ClassVar[bool] = True  # at low rates (kancoin.grid_codec.FREEZE_MAX_BPP)
 
     height: int = 1  # the latent geometry's reference size: the encoded image's
@@ -311,6 +313,8 @@ class RasterGridSpec(GridSpec):
     )
     context_layout: ClassVar[str] = "raster"
     lambda_at_03: ClassVar[float] = 0.001  # lands at 98.6 % of kodim15's budget (GRID.md)
+    # 1400: +0.28 dB over 933 on kodim15, inside 5 minutes on 2 cores (docs/GRID.md)
+    preset_steps: ClassVar[dict] = {"fast": 400, "default": 1400, "best": 4000}
     freezes_finest: ClassVar[bool] = False  # its finest level pays (+1.1 dB on kodim15)
     fit_defaults: ClassVar[dict] = {
         "temperature": (0.35, 0.08),
