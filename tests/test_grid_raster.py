@@ -20,7 +20,7 @@ import kancoin
 import kancoin.kernels
 from kancoin import adapters, bitstream, decoder, grid_codec, latents
 from kancoin.config import EncodeConfig
-from kancoin.errors import FormatError
+from kancoin.errors import FormatError, RateError
 from kancoin.models import GridSpec, RasterGridSpec, spec_class, spec_class_by_name
 from kancoin.signals import image_grid, to_uint8
 
@@ -95,6 +95,22 @@ def test_plan_trains_every_level_with_coolchics_schedule():
     assert not chosen.fit.freeze_finest  # id 4 freezes it at 0.3 bpp; id 22's pays
     assert chosen.fit.ste_share == 0 and chosen.fit.gaussian_noise == (0.22, 0.15)
     assert chosen.fit.lam == pytest.approx(0.001 * (0.3 / chosen.latent_bpp) ** 2)
+
+
+def test_an_overshoot_is_trained_away_not_requantized(monkeypatch):
+    """Without its controller (lambda far too low) the fit lands far over the budget; the
+    repair trains on at a higher lambda until the step-1 file fits. Re-quantizing the
+    integer-valued latents instead finds no fitting step on this image."""
+    image = smooth_image(48, 64, seed=4)
+    kind = adapters.ImageKind.load(image)
+    config = EncodeConfig().with_options(model="grid", bpp=2.0, steps=60, seed=0)
+    budget = kind.budget_bits(config)
+    overshoot = {"lam": 3e-5, "target_bpp": None}
+    encoded = grid_codec.encode(kind, config, budget, torch.device("cpu"), fit_changes=overshoot)
+    assert 8 * len(encoded.data) <= budget and encoded.step1_share <= 1.0
+    monkeypatch.setattr(RasterGridSpec, "repairs_rate", False)
+    with pytest.raises(RateError):
+        grid_codec.encode(kind, config, budget, torch.device("cpu"), fit_changes=overshoot)
 
 
 @pytest.fixture(scope="module")

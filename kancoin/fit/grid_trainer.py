@@ -47,6 +47,7 @@ class GridFitConfig:
     warm_depth: int = 1  # the half-resolution fit warm-starts itself this many times - 1
     freeze_finest: bool = False  # keep the full-resolution level at zero (3/4 of latents)
     optimizer: str = "adam"  # the networks' ("soap": Cool-chic 5's, kancoin.fit.soap)
+    resume: bool = False  # train on from the model as it is (no warm start, no output init)
     time_budget: float | None = None
     seed: int = 0
 
@@ -122,7 +123,9 @@ def fit_grid(
     targets = image.reshape(-1, channels)
     one_d = model.spec.time_axis_only
     shortest = width if one_d else min(height, width)
-    warming = bool(config.warm_steps) and model.spec.levels > 1 and shortest >= 4
+    warming = (
+        bool(config.warm_steps) and model.spec.levels > 1 and shortest >= 4 and not config.resume
+    )
     # progress over the whole fit: a half-resolution step does about a quarter of the work
     warm_cost = 2 * WARM_STEP_COST if one_d else WARM_STEP_COST
     warm_work = warm_cost * config.warm_steps if warming else 0.0
@@ -131,7 +134,9 @@ def fit_grid(
     def report(share: float, before: float, step: int, done: float, psnr, elapsed) -> None:
         progress(step, (before + done * share) / whole, psnr, elapsed)
 
-    if warming:
+    if config.resume:
+        pass
+    elif warming:
         warm_report = None if progress is None else partial(report, warm_work, 0.0)
         _warm_start(model, image, config, warm_report)
     else:

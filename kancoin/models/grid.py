@@ -58,6 +58,7 @@ class GridSpec(ModelSpec):
     # full-image steps per preset (kancoin.grid_codec; x 4/3 with the finest level frozen)
     preset_steps: ClassVar[dict] = {"fast": 300, "default": 700, "best": 3000}
     freezes_finest: ClassVar[bool] = True  # at low rates (kancoin.grid_codec.FREEZE_MAX_BPP)
+    repairs_rate: ClassVar[bool] = False  # over the budget: train on (grid_codec._repair_rate)
 
     height: int = 1  # the latent geometry's reference size: the encoded image's
     width: int = 1
@@ -316,6 +317,7 @@ class RasterGridSpec(GridSpec):
     # 1400: +0.28 dB over 933 on kodim15, inside 5 minutes on 2 cores (docs/GRID.md)
     preset_steps: ClassVar[dict] = {"fast": 400, "default": 1400, "best": 4000}
     freezes_finest: ClassVar[bool] = False  # its finest level pays (+1.1 dB on kodim15)
+    repairs_rate: ClassVar[bool] = True  # its latents sit on integers: no re-quantizing
     fit_defaults: ClassVar[dict] = {
         "temperature": (0.35, 0.08),
         "gaussian_noise": (0.22, 0.15),
