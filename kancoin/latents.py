@@ -339,38 +339,51 @@ def _groups(rows: np.ndarray):
         yield int(sorted_rows[start]), order[start:end]
 
 
+def _levels_to_code(levels: list[torch.Tensor], weights: list[np.ndarray]) -> list[int]:
+    """Indices of the levels an encoder codes, coarsest first (flagged levels skipped, after
+    checking they are zero); ValueError for a latent outside the coder's range."""
+    zero = zero_levels(weights)
+    coded = []
+    for index in reversed(range(len(levels))):
+        if levels[index].abs().max() > LATENT_MAX:
+            raise ValueError("latent outside the coder's range")
+        if not zero[index]:
+            coded.append(index)
+        elif levels[index].any():
+            raise ValueError("a level flagged all zero holds a non-zero latent")
+    return coded
+
+
 def encode(
     levels: list[np.ndarray], weights: list[np.ndarray], layout: Layout = CHECKERBOARD
 ) -> tuple[bytes, list[float]]:
     """Range-code integer latent levels (finest first); returns words and ideal bits per level."""
     check_context_ints(weights)
-    if layout is RASTER:
-        return _encode_raster(levels, weights)
-    probs = table()
     encoder = constriction.stream.queue.RangeEncoder()
     tensors = [torch.from_numpy(level.astype(np.int64)) for level in levels]
     bits = [0.0] * len(levels)
-    zero = zero_levels(weights)
-    for index in reversed(range(len(levels))):
-        level = tensors[index]
-        if level.abs().max() > LATENT_MAX:
-            raise ValueError("latent outside the coder's range")
-        if zero[index]:
-            if level.any():
-                raise ValueError("a level flagged all zero holds a non-zero latent")
-            continue
+    code_level = _encode_raster_level if layout is RASTER else _encode_checkerboard_level
+    for index in _levels_to_code(tensors, weights):
         parent = tensors[index + 1] if index + 1 < len(levels) else None
-        params = int_params(weights, features(level, parent), index).reshape(-1, 2).numpy()
-        flat = level.reshape(-1).numpy()
-        for positions in _passes(*level.shape):
-            pos = positions.numpy()
-            symbols = flat[pos] - params[pos, 0] + RESIDUAL_MAX
-            for row, members in _groups(params[pos, 1]):
-                group = symbols[members].astype(np.int32)
-                encoder.encode(group, constriction.stream.model.Categorical(probs[row], False))
-                bits[index] -= float(np.log2(probs[row][group]).sum())
+        bits[index] = code_level(encoder, tensors[index], parent, weights, index)
     words = np.asarray(encoder.get_compressed(), dtype="<u4").tobytes()
     return words, bits
+
+
+def _encode_checkerboard_level(encoder, level, parent, weights, index: int) -> float:
+    """Two passes (anchors, the rest), symbols grouped by table row; returns ideal bits."""
+    probs = table()
+    params = int_params(weights, features(level, parent), index).reshape(-1, 2).numpy()
+    flat = level.reshape(-1).numpy()
+    bits = 0.0
+    for positions in _passes(*level.shape):
+        pos = positions.numpy()
+        symbols = flat[pos] - params[pos, 0] + RESIDUAL_MAX
+        for row, members in _groups(params[pos, 1]):
+            group = symbols[members].astype(np.int32)
+            encoder.encode(group, constriction.stream.model.Categorical(probs[row], False))
+            bits -= float(np.log2(probs[row][group]).sum())
+    return bits
 
 
 def decode(
@@ -457,32 +470,18 @@ class _LevelContext:
 _MEAN4 = (-4 * LATENT_MAX, 4 * LATENT_MAX)
 
 
-def _encode_raster(
-    levels: list[np.ndarray], weights: list[np.ndarray]
-) -> tuple[bytes, list[float]]:
+def _encode_raster_level(encoder, level, parent, weights, index: int) -> float:
+    """In wavefront order, each symbol under its own row; returns ideal bits."""
     probs = table()
-    encoder = constriction.stream.queue.RangeEncoder()
-    bits = [0.0] * len(levels)
-    zero = zero_levels(weights)
-    for index in reversed(range(len(levels))):
-        level = torch.from_numpy(levels[index].astype(np.int64))
-        if level.abs().max() > LATENT_MAX:
-            raise ValueError("latent outside the coder's range")
-        if zero[index]:
-            if level.any():
-                raise ValueError("a level flagged all zero holds a non-zero latent")
-            continue
-        feats = raster_features(level).reshape(-1, len(RASTER_OFFSETS)).numpy()
-        params = _LevelContext(weights, index).params(feats)
-        order = np.concatenate(_wavefronts(*level.shape))
-        symbols = (level.reshape(-1).numpy() - params[:, 0] + RESIDUAL_MAX)[order]
-        rows = params[order, 1]
-        for start in range(0, symbols.size, ENCODE_CHUNK):
-            chunk = slice(start, start + ENCODE_CHUNK)
-            encoder.encode(symbols[chunk].astype(np.int32), _FAMILY, probs[rows[chunk]])
-        bits[index] = -float(np.log2(probs[rows, symbols]).sum())
-    words = np.asarray(encoder.get_compressed(), dtype="<u4").tobytes()
-    return words, bits
+    feats = raster_features(level).reshape(-1, len(RASTER_OFFSETS)).numpy()
+    params = _LevelContext(weights, index).params(feats)
+    order = np.concatenate(_wavefronts(*level.shape))
+    symbols = (level.reshape(-1).numpy() - params[:, 0] + RESIDUAL_MAX)[order]
+    rows = params[order, 1]
+    for start in range(0, symbols.size, ENCODE_CHUNK):
+        chunk = slice(start, start + ENCODE_CHUNK)
+        encoder.encode(symbols[chunk].astype(np.int32), _FAMILY, probs[rows[chunk]])
+    return -float(np.log2(probs[rows, symbols]).sum())
 
 
 def _decode_raster(

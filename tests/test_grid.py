@@ -1,7 +1,8 @@
 """The latent-grid model (model id 4): latent coder, format, rate, decoding anywhere.
 
-The latent coder's tests run on both context layouts (id 4's checkerboard, id 22's raster);
-tests/test_grid_raster.py has id 22's own."""
+The latent coder's tests run on both context layouts (id 4's checkerboard, id 22's raster)
+and the file tests (`grid_file`) on both families; tests/test_grid_raster.py has id 22's
+own."""
 
 from __future__ import annotations
 
@@ -182,17 +183,20 @@ def test_training_upsampling_agrees_with_decoding_at_pixel_centres(upsampling):
     torch.testing.assert_close(full, sampled, atol=1e-5, rtol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def grid_file():
+FAMILIES = {ID4: 4, "grid": 22}  # name -> model id: the file tests run on both
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def grid_file(request):
     image = smooth_image(48, 64)
-    result = kancoin.encode(image, model="grid-checkerboard", bpp=2.0, steps=120, threads=1)
+    result = kancoin.encode(image, model=request.param, bpp=2.0, steps=120, threads=1)
+    assert result.header.spec.model_id == FAMILIES[request.param]
     return image, result
 
 
 def test_encode_meets_the_rate_and_reports_the_decoded_psnr(grid_file):
     image, result = grid_file
     assert 8 * len(result.data) <= 2.0 * image.shape[0] * image.shape[1]
-    assert result.header.spec.model_id == 4
     decoded = kancoin.decode(result.data)
     psnr = kancoin.signals.psnr(original=image, reconstruction=to_uint8(decoded) / 255.0)
     assert psnr == pytest.approx(result.psnr, abs=1e-6)
