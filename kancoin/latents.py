@@ -11,6 +11,9 @@ its two outputs are rounded to a mean in quarters and a scale index. Order of de
 (docs/GRID.md): coarsest level first; within a level, first the "anchors" (i + j even),
 whose context is the coarser level only, then the other half, which also sees its four
 decoded anchor neighbours. Each pass is one vectorised step, never a loop per latent.
+That is the checkerboard layout (model id 4). The raster layout (model id 22) gives each
+latent its 8 causal neighbours instead (no coarser level) and decodes a level in wavefronts
+t = 2i + j, one batch each (docs/FORMAT.md, docs/GRID.md).
 A context network without hidden units is the factorized model: one learned mean and scale
 per level.
 

@@ -134,12 +134,10 @@ def fit_grid(
     def report(share: float, before: float, step: int, done: float, psnr, elapsed) -> None:
         progress(step, (before + done * share) / whole, psnr, elapsed)
 
-    if config.resume:
-        pass
-    elif warming:
+    if warming:
         warm_report = None if progress is None else partial(report, warm_work, 0.0)
         _warm_start(model, image, config, warm_report)
-    else:
+    elif not config.resume:
         model.init_output(targets.mean(dim=0))  # the first steps then learn detail
     loop_started = time.perf_counter()
     frozen = 1 if config.freeze_finest and model.spec.levels > 1 else 0

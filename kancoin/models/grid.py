@@ -287,7 +287,7 @@ class GridModel(CodedModel):
     def _cascade(self, levels: list[torch.Tensor]) -> torch.Tensor:
         """(1, levels, height, width): the coarsest level doubled (bilinear) to the next
         level's size, stacked under it, and so on to the reference grid (Cool-chic's
-        upsampling with its filters fixed; 0.3 dB over direct bicubic, docs/GRID.md)."""
+        upsampling with its filters fixed; +0.1 to +0.3 dB over direct bicubic, GRID.md)."""
         shapes = self.spec.level_shapes()
         stack = levels[-1]
         for index in range(len(levels) - 2, -1, -1):
