@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from kancoin.fit.grid_trainer import GridFitConfig, fit_grid
-from kancoin.latents import RASTER_OFFSETS
+from kancoin.latents import RASTER_OFFSETS, raster_features
 from kancoin.models.grid import GridSpec, RasterGridSpec
 from kancoin.rd.baselines import Jpeg2000Codec
 from kancoin.signals import psnr, psnr_from_mse
@@ -74,12 +73,7 @@ class CoolchicArm(nn.Module):
     def bits(self, levels: list[torch.Tensor], start: int = 0) -> list[torch.Tensor]:
         out = []
         for y in levels[start:]:
-            h, w = y.shape
-            padded = F.pad(y[None, None], (3, 3, 3, 0))[0, 0]
-            x = torch.stack(
-                [padded[3 + dy : 3 + dy + h, 3 + dx : 3 + dx + w] for dy, dx in RASTER_OFFSETS],
-                dim=-1,
-            ).reshape(-1, len(RASTER_OFFSETS))
+            x = raster_features(y).reshape(-1, len(RASTER_OFFSETS))
             o = self.l2(torch.relu(self.l1(x))) + self.linear(x)
             scale = torch.exp(torch.clamp(o[:, 1] - 4, -5, 5))
             z = y.reshape(-1) - o[:, 0]
@@ -92,17 +86,6 @@ class CoolchicArm(nn.Module):
         return out
 
 
-def cascade(shapes):
-    def upsample_full(levels, zero=0):
-        stack = levels[-1]
-        for index in range(len(levels) - 2, -1, -1):
-            up = F.interpolate(stack, size=shapes[index], mode="bilinear", align_corners=False)
-            stack = torch.cat([levels[index], up], dim=1)
-        return stack.reshape(len(levels), -1).t()
-
-    return upsample_full
-
-
 def run(image: np.ndarray, variant: str, steps: int, lam: float) -> dict:
     height, width, _ = image.shape
     target = torch.from_numpy(image / 255.0).float()
@@ -110,14 +93,14 @@ def run(image: np.ndarray, variant: str, steps: int, lam: float) -> dict:
         spec = RasterGridSpec(in_features=2, out_features=3, height=height, width=width)
         changes, arm, up = dict(spec.fit_defaults), False, False
     else:
-        spec = GridSpec(in_features=2, out_features=3, height=height, width=width)
         changes, arm, up = VARIANTS[variant]
+        spec = GridSpec(
+            in_features=2, out_features=3, height=height, width=width, upsampling=2 if up else 1
+        )
     torch.manual_seed(0)
     model = spec.build()
     if arm:
         model.context = CoolchicArm()
-    if up:
-        model.upsample_full = cascade(spec.level_shapes())
     started = time.process_time()
     fit_grid(model, target, GridFitConfig(steps=steps, lam=lam, **changes))
     cpu = time.process_time() - started

@@ -230,15 +230,15 @@ def encode(
     model = build_seeded(chosen.spec, chosen.seed, device)
     image = torch.from_numpy(kind.image).to(device)
     fit = fit_grid(model, image, chosen.fit, progress=progress)
-    lam = fit.lam
+    lam, first = fit.lam, None
     if model.spec.repairs_rate and budget is not None:
-        lam = _repair_rate(model, info, image, budget, chosen.fit, lam)
+        lam, first = _repair_rate(model, info, image, budget, chosen.fit, lam)
     with torch.no_grad():
         # float networks on the rounded latents: what quantizing the networks then costs
         psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
     report: dict = {}
     data, payload, quantized, step_index = _write_within(
-        model, info, image, budget, lam, report=report, fill=chosen.fill
+        model, info, image, budget, lam, report=report, fill=chosen.fill, first=first
     )
     written, tuned = quantized, psnr_float
     if chosen.tune_steps:
@@ -260,7 +260,9 @@ def encode(
     )
 
 
-def _repair_rate(model: GridModel, info, image, budget: float, config: GridFitConfig, lam) -> float:
+def _repair_rate(
+    model: GridModel, info, image, budget: float, config: GridFitConfig, lam
+) -> tuple[float, _Written]:
     """Over the budget at latent step 1: train on at a higher lambda rather than re-quantize.
 
     Latents trained without a straight-through phase sit on integers, so a coarser latent
@@ -268,10 +270,12 @@ def _repair_rate(model: GridModel, info, image, budget: float, config: GridFitCo
     (kodim07: 3 % over, the fitting step 2.35x coarser, -6.6 dB; docs/GRID.md). Up to
     REPAIR_ROUNDS short fits at a reduced learning rate, each with lambda
     raised for the overshoot, until the step-1 file fits: the schedule's soft rounding again
-    from its start (at its end latents on integers get no gradient). Returns the lambda."""
-    for _ in range(REPAIR_ROUNDS):
-        share = 8 * len(_write(model, info, image, 1.0, lam).data) / budget
-        if share <= 1.0:
+    from its start (at its end latents on integers get no gradient). Returns the lambda and
+    the step-1 file of the model as it is left (the rate loop's first attempt)."""
+    for done in range(REPAIR_ROUNDS + 1):
+        written = _write(model, info, image, 1.0, lam)
+        share = 8 * len(written.data) / budget
+        if share <= 1.0 or done == REPAIR_ROUNDS:
             break
         lam *= (share / REPAIR_TARGET) ** REPAIR_POWER
         repair = replace(
@@ -286,7 +290,7 @@ def _repair_rate(model: GridModel, info, image, budget: float, config: GridFitCo
             resume=True,
         )
         fit_grid(model, image, repair)
-    return lam
+    return lam, written
 
 
 def sized_spec(spec: GridSpec, config, budget, info, spec_changes: dict | None) -> GridSpec:
@@ -360,6 +364,7 @@ def _write_within(
     finest=LATENT_STEP_RANGE[0],
     report: dict | None = None,
     fill: str = "budget",
+    first: _Written | None = None,
 ):
     """Write at latent step 1; when over the budget (or well under), bisect the step.
 
@@ -367,10 +372,11 @@ def _write_within(
     `finest`: the smallest step index to try; 0 once the latents are integers already
     (a step below 1 would only spread the same integers over more bits).
     `report`, when given, receives `step1_share`: the step-1 file's share of the budget.
+    `first`: the step-1 file when the caller has written it already.
     `fill`: when the step-1 file is under RATE_FLOOR, "budget" takes the finest step that
     fits, "floor" the coarsest that reaches the floor (re-quantizing trained integers
     costs quality; docs/GRID.md)."""
-    cache: dict[int, _Written] = {}
+    cache: dict[float, _Written] = {} if first is None else {0: first}
 
     def attempt(index: float) -> _Written:
         if index not in cache:

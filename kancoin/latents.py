@@ -241,34 +241,56 @@ def int_params(weights: list[np.ndarray], feats: torch.Tensor, index: int) -> to
     w1, b1, w2, b2 when there is a hidden layer). Returns int64 (..., 2): the integer
     mean m in [-LATENT_MAX, LATENT_MAX] and the row index k * FRACTIONS + f.
     """
-    return _rows(_int_outputs(weights, feats, index))
+    return torch.from_numpy(_LevelContext(weights, index).params(feats.numpy()))
 
 
 def _int_outputs(weights: list[np.ndarray], feats: torch.Tensor, index: int) -> torch.Tensor:
     """The network's (mean, log2 scale) at scale 2^FIXED_BITS, int64 (..., 2)."""
-    bias = torch.from_numpy(weights[0].astype(np.int64).reshape(-1, 2))[index]
-    out = bias.expand(*feats.shape[:-1], 2)
-    if len(weights) > 1:
-        # The products run in float64, on BLAS: every operand is an integer and every partial
-        # sum stays below 2^45 (CONTEXT_MAX_INT), where float64 is exact in any order of
-        # summation, so this is the int64 result bit for bit, 10x faster than int64 matmul.
-        w1, b1, w2 = (torch.from_numpy(w.astype(np.float64).reshape(-1)) for w in weights[1:4])
-        b2 = torch.from_numpy(weights[4].astype(np.int64).reshape(-1))
-        hidden = b1.numel()
-        acc = feats.to(torch.float64) @ w1.reshape(hidden, -1).t() + b1  # scale 2^F
-        acc = torch.relu(acc) @ w2.reshape(2, hidden).t()  # scale 2^2F
-        out = out + (acc.to(torch.int64) >> FIXED_BITS) + b2
-    return out
+    return torch.from_numpy(_LevelContext(weights, index).outputs(feats.numpy()))
 
 
-def _rows(out: torch.Tensor) -> torch.Tensor:
+class _LevelContext:
+    """The integer context network of one level, its weights converted once (the raster
+    coder runs it on thousands of small wavefronts); numpy, on (..., F) int64 features.
+
+    The products run in float64, on BLAS: every operand is an integer and every partial sum
+    stays below 2^45 (CONTEXT_MAX_INT), where float64 is exact in any order of summation,
+    so this is the int64 result bit for bit, 10x faster than int64 matmul."""
+
+    def __init__(self, weights: list[np.ndarray], index: int):
+        self.bias = weights[0].astype(np.int64).reshape(-1, 2)[index]
+        self.layers = None
+        if len(weights) > 1:
+            hidden = weights[2].size
+            self.layers = (
+                weights[1].astype(np.float64).reshape(hidden, -1).T.copy(),
+                weights[2].astype(np.float64).reshape(-1),
+                weights[3].astype(np.float64).reshape(2, hidden).T.copy(),
+                weights[4].astype(np.int64).reshape(-1),
+            )
+
+    def outputs(self, feats: np.ndarray) -> np.ndarray:
+        """(mean, log2 scale) at scale 2^FIXED_BITS, int64 (..., 2)."""
+        out = np.broadcast_to(self.bias, (*feats.shape[:-1], 2))
+        if self.layers is not None:
+            w1t, b1, w2t, b2 = self.layers
+            acc = np.maximum(feats.astype(np.float64) @ w1t + b1, 0.0) @ w2t  # scale 2^2F
+            out = out + (acc.astype(np.int64) >> FIXED_BITS) + b2
+        return np.ascontiguousarray(out)  # (a broadcast view without a hidden layer)
+
+    def params(self, feats: np.ndarray) -> np.ndarray:
+        """int64 (..., 2): the integer mean and the table row."""
+        return _rows(self.outputs(feats))
+
+
+def _rows(out: np.ndarray) -> np.ndarray:
     mean4 = (out[..., 0] + (1 << (FIXED_BITS - 3))) >> (FIXED_BITS - 2)
-    mean4 = mean4.clamp(-4 * LATENT_MAX, 4 * LATENT_MAX)
+    mean4 = np.clip(mean4, -4 * LATENT_MAX, 4 * LATENT_MAX)
     k = (SCALE_STEPS_PER_OCTAVE * out[..., 1] + (SCALE_OFFSET << FIXED_BITS)) >> (FIXED_BITS - 1)
-    k = ((k + 1) >> 1).clamp(0, SCALES - 1)
+    k = np.clip((k + 1) >> 1, 0, SCALES - 1)
     mean = (mean4 + FRACTIONS // 2) >> 2
     fraction = mean4 - FRACTIONS * mean + FRACTIONS // 2
-    return torch.stack([mean, k * FRACTIONS + fraction], dim=-1)
+    return np.stack([mean, k * FRACTIONS + fraction], axis=-1)
 
 
 def refit_level_bias(
@@ -285,7 +307,7 @@ def refit_level_bias(
     quarter = 1 << (FIXED_BITS - 2)
     scale_step = round((1 << FIXED_BITS) / SCALE_STEPS_PER_OCTAVE)
     # (the last scale offset pins every row to the smallest scale: a level of zeros)
-    offsets = torch.tensor(
+    offsets = np.array(
         [
             (dm * quarter, ds * scale_step)
             for dm in range(-2, 3)
@@ -297,15 +319,16 @@ def refit_level_bias(
             bias[index, 1] = ZERO_LEVEL
             continue
         parent = tensors[index + 1] if index + 1 < len(tensors) else None
-        out = _int_outputs(weights, layout.feature_map(level, parent), index).reshape(-1, 2)
-        values = level.reshape(-1)
+        feats = layout.feature_map(level, parent).numpy()
+        out = _LevelContext(weights, index).outputs(feats).reshape(-1, 2)
+        values = level.reshape(-1).numpy()
         best, best_bits = None, math.inf
         for offset in offsets:
             rows = _rows(out + offset)
-            symbols = (values - rows[:, 0] + RESIDUAL_MAX).numpy()
-            bits = -float(probs[rows[:, 1].numpy(), symbols].sum())
+            symbols = values - rows[:, 0] + RESIDUAL_MAX
+            bits = -float(probs[rows[:, 1], symbols].sum())
             if bits < best_bits:
-                best, best_bits = offset.numpy(), bits
+                best, best_bits = offset, bits
         bias[index] = np.clip(bias[index] + best, -CONTEXT_MAX_INT, CONTEXT_MAX_INT)
     return [bias.reshape(weights[0].shape), *weights[1:]]
 
@@ -437,40 +460,6 @@ def decode(
 
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
 ENCODE_CHUNK = 8192  # symbols per call to the coder
-
-
-class _LevelContext:
-    """`int_params` for one level in numpy, its weights converted once: the raster coder
-    runs it on thousands of small wavefronts. Products on float64 are exact (see
-    `_int_outputs`); tests check it against `int_params`."""
-
-    def __init__(self, weights: list[np.ndarray], index: int):
-        self.bias = weights[0].astype(np.int64).reshape(-1, 2)[index]
-        self.layers = None
-        if len(weights) > 1:
-            hidden = weights[2].size
-            self.layers = (
-                weights[1].astype(np.float64).reshape(hidden, -1).T.copy(),
-                weights[2].astype(np.float64).reshape(-1),
-                weights[3].astype(np.float64).reshape(2, hidden).T.copy(),
-                weights[4].astype(np.int64).reshape(-1),
-            )
-
-    def params(self, feats: np.ndarray) -> np.ndarray:
-        """(n, F) int64 features -> (n, 2): the integer mean and the table row."""
-        out = np.broadcast_to(self.bias, (feats.shape[0], 2))
-        if self.layers is not None:
-            w1t, b1, w2t, b2 = self.layers
-            acc = np.maximum(feats.astype(np.float64) @ w1t + b1, 0.0) @ w2t
-            out = out + (acc.astype(np.int64) >> FIXED_BITS) + b2
-        mean4 = np.clip((out[:, 0] + (1 << (FIXED_BITS - 3))) >> (FIXED_BITS - 2), *_MEAN4)
-        k = (SCALE_STEPS_PER_OCTAVE * out[:, 1] + (SCALE_OFFSET << FIXED_BITS)) >> (FIXED_BITS - 1)
-        k = np.clip((k + 1) >> 1, 0, SCALES - 1)
-        mean = (mean4 + FRACTIONS // 2) >> 2
-        return np.stack([mean, k * FRACTIONS + mean4 - FRACTIONS * mean + FRACTIONS // 2], 1)
-
-
-_MEAN4 = (-4 * LATENT_MAX, 4 * LATENT_MAX)
 
 
 def _encode_raster_level(encoder, level, parent, weights, index: int) -> float:

@@ -48,8 +48,9 @@ def test_decoders_gather_is_the_training_features():
 @settings(max_examples=60, deadline=None)
 @given(hidden=st.sampled_from([0, 1, 8, 63]), seed=st.integers(0, 2**32 - 1))
 def test_raster_coders_numpy_context_is_int_params(hidden, seed):
-    """The raster coder's per-level numpy network computes what `int_params` does, at the
-    format's weight bound and with latents beyond their range (a corrupt file's)."""
+    """The integer context network (numpy, float64 products) is int64 arithmetic and the
+    format's rounding to rows, at the weight bound, on 8 raster features with latents
+    beyond their range (a corrupt file's): checked against a plain int64 reference."""
     rng = np.random.default_rng(seed)
     bound = latents.CONTEXT_MAX_INT
     weights = [rng.integers(-bound, bound + 1, size=(3, 2))]
@@ -61,8 +62,18 @@ def test_raster_coders_numpy_context_is_int_params(hidden, seed):
             rng.integers(-bound, bound + 1, size=2),
         ]
     feats = rng.integers(-130, 131, size=(300, 8))
-    expected = latents.int_params(weights, torch.from_numpy(feats), 2).numpy()
+    out = torch.from_numpy(weights[0][2]).expand(300, 2)
+    if hidden:
+        w1, b1, w2, b2 = (torch.from_numpy(w.astype(np.int64)) for w in weights[1:])
+        acc = torch.relu(torch.from_numpy(feats) @ w1.t() + b1) @ w2.t()
+        out = out + (acc >> latents.FIXED_BITS) + b2
+    f = latents.FIXED_BITS  # docs/FORMAT.md's rounding of (mean, log2 scale) to a row
+    q4 = ((out[:, 0] + 32) >> (f - 2)).clamp(-124, 124)
+    k = (((6 * out[:, 1] + (21 << f)) >> (f - 1)) + 1 >> 1).clamp(0, 47)
+    m = (q4 + 2) >> 2
+    expected = torch.stack([m, 4 * k + q4 - 4 * m + 2], dim=1).numpy()
     np.testing.assert_array_equal(latents._LevelContext(weights, 2).params(feats), expected)
+    np.testing.assert_array_equal(latents.int_params(weights, torch.from_numpy(feats), 2), expected)
 
 
 def test_cascade_samples_at_pixel_centres_what_training_sees():
