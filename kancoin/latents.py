@@ -79,7 +79,13 @@ def table() -> np.ndarray:
 
 
 def features(level: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
-    """(h, w, FEATURES) context of every latent of a level (float or int64 alike).
+    """(h, w, FEATURES) context of every latent of a level (float or int64 alike):
+    `checkerboard_planes` stacked."""
+    return torch.stack(checkerboard_planes(level, parent), dim=-1)
+
+
+def checkerboard_planes(level: torch.Tensor, parent: torch.Tensor | None) -> list[torch.Tensor]:
+    """The FEATURES (h, w) planes of every latent's context (float or int64 alike).
 
     Anchors (i + j even) see only the coarser level: their neighbour features are zero,
     so the same function serves the encoder (which knows the whole level) and the decoder
@@ -106,7 +112,7 @@ def features(level: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
                 # nearest x2 upsampling as a broadcast: any dtype, and a cheap backward
                 twice = shifted[:, None, :, None].expand(ph, 2, pw, 2).reshape(2 * ph, 2 * pw)
                 columns.append(twice[:h, :w])
-    return torch.stack(columns, dim=-1)
+    return columns
 
 
 @cache
@@ -124,15 +130,18 @@ RASTER_OFFSETS = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-3, 0)
 
 
 def raster_features(level: torch.Tensor, parent: torch.Tensor | None = None) -> torch.Tensor:
-    """(h, w, 8) causal context of every latent of a level (float or int64 alike): its
+    """(h, w, 8) causal context of every latent of a level: `raster_planes` stacked."""
+    return torch.stack(raster_planes(level, parent), dim=-1)
+
+
+def raster_planes(level: torch.Tensor, parent: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """The 8 (h, w) planes of every latent's causal context (float or int64 alike): its
     neighbours at RASTER_OFFSETS (Cool-chic's eight nearest in its priority order), 0
     outside the grid. All of them come before the latent in wavefront order (t = 2i + j),
     so a decoder has them; the coarser level is not used (`parent` is ignored)."""
     h, w = level.shape
     padded = F.pad(level[None, None], (3, 3, 3, 0))[0, 0]
-    return torch.stack(
-        [padded[3 + dy : 3 + dy + h, 3 + dx : 3 + dx + w] for dy, dx in RASTER_OFFSETS], dim=-1
-    )
+    return [padded[3 + dy : 3 + dy + h, 3 + dx : 3 + dx + w] for dy, dx in RASTER_OFFSETS]
 
 
 @cache
@@ -164,11 +173,15 @@ class Layout:
 
     name: str
     features: int  # context inputs per latent
-    feature_map: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+    planes: Callable[[torch.Tensor, torch.Tensor | None], list[torch.Tensor]]
+
+    def feature_map(self, level: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
+        """(h, w, features): each latent's context inputs in its last dimension."""
+        return torch.stack(self.planes(level, parent), dim=-1)
 
 
-CHECKERBOARD = Layout("checkerboard", FEATURES, features)
-RASTER = Layout("raster", len(RASTER_OFFSETS), raster_features)
+CHECKERBOARD = Layout("checkerboard", FEATURES, checkerboard_planes)
+RASTER = Layout("raster", len(RASTER_OFFSETS), raster_planes)
 LAYOUTS = {layout.name: layout for layout in (CHECKERBOARD, RASTER)}
 
 
