@@ -4,7 +4,7 @@ Through autograd, a full-image step keeps every intermediate ((pixels, 16) activ
 dozen (latents,) tensors of the Laplace mass) and streams each through memory several
 times. These functions compute a term and its gradients in one pass over cache-sized
 chunks, the same mathematics (tests/test_grid_losses.py checks both against autograd):
-a step of model id 22 on a Kodak image takes about half the time (docs/GRID.md). What
+a full-image step of model id 22 on a Kodak image is 1.8x faster (docs/GRID.md). What
 they do not cover (a synthesis other than a ReLU MLP) takes autograd's path.
 """
 
@@ -18,9 +18,9 @@ from kancoin.latents import LOG2_SCALE_MAX, LOG2_SCALE_MIN, MIN_PROBABILITY, Con
 from kancoin.models.grid import ACTIVATIONS, GridModel
 
 CHUNK = 16384  # samples per pass: a (16, CHUNK) float32 activation is 1 MiB
-# exp(-x) for x past 87 leaves the vector path (a denormal or zero result): 6-18x slower,
-# and a trained context puts most latents there (steps slowed from 85 to 155 ms on
-# kodim15). e^-80 is a normal float32; below it a mass is floored anyway (2^-16).
+# exp(-x) past x = 87 leaves its vector path (a denormal or zero result, 6-18x slower per
+# call); only outliers get there (the smallest scale is 2^-3.5), and e^-40 is far below
+# any mass that is not floored (2^-16): no code length or gradient moves beyond rounding.
 TAIL_EXPONENT_MAX = 40.0
 
 
@@ -59,8 +59,8 @@ def _relu_backward(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
 
 
 def _scaled(ctx, grad_output: torch.Tensor) -> tuple:
-    """The gradients a forward pass stored, times the loss's own gradient (in place: each
-    is used once)."""
+    """The gradients a forward pass stored, times the loss's own gradient (in place, and
+    released: these losses are differentiated once, never with retain_graph)."""
     grads, ctx.grads = ctx.grads, None
     return tuple(
         None if g is None or not need else g.mul_(grad_output)
