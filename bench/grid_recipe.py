@@ -28,7 +28,7 @@ from PIL import Image
 from torch import nn
 
 from kancoin.fit.grid_trainer import GridFitConfig, fit_grid
-from kancoin.latents import RASTER_OFFSETS, raster_features
+from kancoin.latents import RASTER, RASTER_OFFSETS
 from kancoin.models.grid import GridSpec, RasterGridSpec
 from kancoin.rd.baselines import Jpeg2000Codec
 from kancoin.signals import psnr, psnr_from_mse
@@ -73,7 +73,7 @@ class CoolchicArm(nn.Module):
     def bits(self, levels: list[torch.Tensor], start: int = 0) -> list[torch.Tensor]:
         out = []
         for y in levels[start:]:
-            x = raster_features(y).reshape(-1, len(RASTER_OFFSETS))
+            x = RASTER.feature_map(y, None).reshape(-1, len(RASTER_OFFSETS))
             o = self.l2(torch.relu(self.l1(x))) + self.linear(x)
             scale = torch.exp(torch.clamp(o[:, 1] - 4, -5, 5))
             z = y.reshape(-1) - o[:, 0]

@@ -78,14 +78,9 @@ def table() -> np.ndarray:
     return freq.reshape(SCALES * FRACTIONS, SYMBOLS).astype(np.float64) / TABLE_TOTAL
 
 
-def features(level: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
-    """(h, w, FEATURES) context of every latent of a level (float or int64 alike):
-    `checkerboard_planes` stacked."""
-    return torch.stack(checkerboard_planes(level, parent), dim=-1)
-
-
 def checkerboard_planes(level: torch.Tensor, parent: torch.Tensor | None) -> list[torch.Tensor]:
-    """The FEATURES (h, w) planes of every latent's context (float or int64 alike).
+    """The FEATURES (h, w) planes of every latent's context (float or int64 alike;
+    `CHECKERBOARD.feature_map` stacks them).
 
     Anchors (i + j even) see only the coarser level: their neighbour features are zero,
     so the same function serves the encoder (which knows the whole level) and the decoder
@@ -129,13 +124,9 @@ def _non_anchors(h: int, w: int, device: torch.device) -> torch.Tensor:
 RASTER_OFFSETS = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-3, 0), (0, -3))
 
 
-def raster_features(level: torch.Tensor, parent: torch.Tensor | None = None) -> torch.Tensor:
-    """(h, w, 8) causal context of every latent of a level: `raster_planes` stacked."""
-    return torch.stack(raster_planes(level, parent), dim=-1)
-
-
 def raster_planes(level: torch.Tensor, parent: torch.Tensor | None = None) -> list[torch.Tensor]:
-    """The 8 (h, w) planes of every latent's causal context (float or int64 alike): its
+    """The 8 (h, w) planes of every latent's causal context (float or int64 alike;
+    `RASTER.feature_map` stacks them): its
     neighbours at RASTER_OFFSETS (Cool-chic's eight nearest in its priority order), 0
     outside the grid. All of them come before the latent in wavefront order (t = 2i + j),
     so a decoder has them; the coarser level is not used (`parent` is ignored)."""
@@ -412,7 +403,8 @@ def encode(
 def _encode_checkerboard_level(encoder, level, parent, weights, index: int) -> float:
     """Two passes (anchors, the rest), symbols grouped by table row; returns ideal bits."""
     probs = table()
-    params = int_params(weights, features(level, parent), index).reshape(-1, 2).numpy()
+    feats = CHECKERBOARD.feature_map(level, parent)
+    params = int_params(weights, feats, index).reshape(-1, 2).numpy()
     flat = level.reshape(-1).numpy()
     bits = 0.0
     for positions in _passes(*level.shape):
@@ -452,7 +444,7 @@ def decode(
             parent = levels[index + 1] if index + 1 < len(shapes) else None
             for positions in _passes(h, w) if not zero[index] else ():
                 level = torch.from_numpy(flat.reshape(h, w))
-                feats = features(level, parent).reshape(-1, FEATURES)[positions]
+                feats = CHECKERBOARD.feature_map(level, parent).reshape(-1, FEATURES)[positions]
                 params = int_params(weights, feats, index).numpy()  # this pass's latents only
                 pos = positions.numpy()
                 for row, members in _groups(params[:, 1]):
@@ -478,7 +470,7 @@ ENCODE_CHUNK = 8192  # symbols per call to the coder
 def _encode_raster_level(encoder, level, parent, weights, index: int) -> float:
     """In wavefront order, each symbol under its own row; returns ideal bits."""
     probs = table()
-    feats = raster_features(level).reshape(-1, len(RASTER_OFFSETS)).numpy()
+    feats = RASTER.feature_map(level, None).reshape(-1, len(RASTER_OFFSETS)).numpy()
     params = _LevelContext(weights, index).params(feats)
     order = np.concatenate(_wavefronts(*level.shape))
     symbols = (level.reshape(-1).numpy() - params[:, 0] + RESIDUAL_MAX)[order]

@@ -88,3 +88,7 @@ def test_context_bits_matches_autograd(monkeypatch, hidden, layout, chunk):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
     full = grid_losses.context_bits(context, levels)
     torch.testing.assert_close(full, torch.stack(context.bits(levels)).sum(), rtol=1e-12, atol=0)
+    with torch.no_grad():  # the rate controller's measurements: no gradient work
+        measured = grid_losses.context_bits(context, levels, start=1)
+    assert not measured.requires_grad
+    torch.testing.assert_close(measured * 2.0, reference.detach(), rtol=1e-12, atol=0)

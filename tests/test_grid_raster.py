@@ -38,10 +38,10 @@ def test_every_raster_neighbour_is_in_an_earlier_wavefront(height, width):
 def test_decoders_gather_is_the_training_features():
     rng = np.random.default_rng(0)
     level = rng.integers(-31, 32, size=(13, 17))
-    feature_map = latents.raster_features(torch.from_numpy(level)).reshape(-1, 8).numpy()
+    feature_map = latents.RASTER.feature_map(torch.from_numpy(level), None).reshape(-1, 8).numpy()
     buffer = np.r_[level.reshape(-1), 0]
     np.testing.assert_array_equal(feature_map, buffer[latents._raster_index(13, 17)])
-    floats = latents.raster_features(torch.from_numpy(level).double()).reshape(-1, 8)
+    floats = latents.RASTER.feature_map(torch.from_numpy(level).double(), None).reshape(-1, 8)
     np.testing.assert_array_equal(floats.numpy(), feature_map)
 
 

@@ -36,7 +36,8 @@ def synthesis_mse(model: GridModel, features: torch.Tensor, targets: torch.Tenso
 
 def context_bits(context: ContextNet, levels: list[torch.Tensor], start: int = 0) -> torch.Tensor:
     """Total code length in bits of (h, w) levels (finest first) from `start` on, under
-    the float context model: the sum of `ContextNet.bits`."""
+    the float context model: the sum of `ContextNet.bits`. Without grad mode (the rate
+    controller's measurements) no gradient is computed."""
     total = levels[0].new_zeros(())
     net = [context.w1, context.b1, context.w2, context.b2] if context.hidden else []
     for index in range(start, len(levels)):
@@ -48,7 +49,10 @@ def context_bits(context: ContextNet, levels: list[torch.Tensor], start: int = 0
         else:
             columns = level.new_zeros(0, 0)
         bias = context.level_bias[index]
-        total = total + _ContextBits.apply(level.reshape(-1), columns, bias, *net)
+        if torch.is_grad_enabled():
+            total = total + _ContextBits.apply(level.reshape(-1), columns, bias, *net)
+        else:
+            total = total + _laplace_context_bits(level.reshape(-1), columns, bias, net)[0]
     return total
 
 
@@ -113,66 +117,78 @@ class _ReluMlpMse(torch.autograd.Function):
 
 
 class _ContextBits(torch.autograd.Function):
-    """Sum over a level's (N,) values of -log2 of the Laplace mass on [v - 1/2, v + 1/2]
-    (floored at MIN_PROBABILITY), mean and log2 scale from `level bias + w2 relu(w1 f + b1)
-    + b2` on (K, N) feature columns f: `ContextNet.bits` with its gradients computed in
-    the forward pass."""
+    """`_laplace_context_bits` with the gradients it computes in the forward pass."""
 
     @staticmethod
     def forward(ctx, values, columns, bias, *net):
-        hidden = bool(net)
-        if hidden:
-            w1, b1, w2, b2 = net
-            grad_w1, grad_b1, grad_w2 = (torch.zeros_like(t) for t in (w1, b1, w2))
-            out_bias = (b2 + bias)[:, None]
-        column_grad = (
-            columns.new_empty(columns.shape) if hidden and ctx.needs_input_grad[1] else None
+        total, ctx.grads = _laplace_context_bits(
+            values, columns, bias, net, gradients=True, column_grad=ctx.needs_input_grad[1]
         )
-        value_grad = torch.empty_like(values)
-        grad_bias = torch.zeros_like(bias)
-        total = values.new_zeros((), dtype=torch.float64)
-        ln2 = math.log(2.0)
-        for begin in range(0, values.shape[0], CHUNK):
-            end = min(values.shape[0], begin + CHUNK)
-            if hidden:
-                h = torch.addmm(b1[:, None], w1, columns[:, begin:end]).relu_()
-                mean, log2_scale = torch.addmm(out_bias, w2, h)
-            else:
-                mean, log2_scale = bias[0], bias[1].expand(end - begin)
-            inside = (log2_scale >= LOG2_SCALE_MIN) & (log2_scale <= LOG2_SCALE_MAX)
-            scale = torch.exp2(log2_scale.clamp(LOG2_SCALE_MIN, LOG2_SCALE_MAX))
-            z = values[begin:end] - mean
-            upper, lower = z + 0.5, z - 0.5
-            # e^(-|x| / b) at both ends; the CDF is 1/2 + sign(x) (1 - e) / 2
-            tail_upper = torch.exp((upper.abs() / scale).clamp_max_(TAIL_EXPONENT_MAX).neg_())
-            tail_lower = torch.exp((lower.abs() / scale).clamp_max_(TAIL_EXPONENT_MAX).neg_())
-            mass = 0.5 * (
-                torch.sign(upper) * (1 - tail_upper) - torch.sign(lower) * (1 - tail_lower)
-            )
-            floored = mass < MIN_PROBABILITY
-            total -= torch.log2(mass.clamp_min(MIN_PROBABILITY)).sum(dtype=torch.float64)
-            # d bits / d mass, then the mass's derivatives: density p(x) = e / 2b at both
-            # ends for z, and -(x p(x)) ln 2 differences for the log2 scale
-            d_mass = torch.where(floored, 0.0, -1.0 / (mass * ln2))
-            density_upper = tail_upper / (2 * scale)
-            density_lower = tail_lower / (2 * scale)
-            grad_z = d_mass * (density_upper - density_lower)
-            grad_log2 = d_mass * (lower * density_lower - upper * density_upper) * ln2
-            grad_log2.masked_fill_(~inside, 0.0)
-            value_grad[begin:end] = grad_z
-            d_out = torch.stack([-grad_z, grad_log2])
-            grad_bias += d_out.sum(1)
-            if hidden:
-                grad_w2.addmm_(d_out, h.t())
-                d_hidden = _relu_backward(w2.t() @ d_out, h)
-                grad_w1.addmm_(d_hidden, columns[:, begin:end].t())
-                grad_b1 += d_hidden.sum(1)
-                if column_grad is not None:
-                    column_grad[:, begin:end] = w1.t() @ d_hidden
-        net_grads = (grad_w1, grad_b1, grad_w2, grad_bias.clone()) if hidden else ()
-        ctx.grads = (value_grad, column_grad, grad_bias, *net_grads)
-        return total.to(values.dtype)
+        return total
 
     @staticmethod
     def backward(ctx, grad_output):
         return _scaled(ctx, grad_output)
+
+
+def _laplace_context_bits(
+    values, columns, bias, net, *, gradients: bool = False, column_grad: bool = True
+) -> tuple[torch.Tensor, tuple | None]:
+    """Sum over a level's (N,) values of -log2 of the Laplace mass on [v - 1/2, v + 1/2]
+    (floored at MIN_PROBABILITY), mean and log2 scale from `level bias + w2 relu(w1 f + b1)
+    + b2` on (K, N) feature columns f: `ContextNet.bits`, chunk by chunk. With
+    `gradients`, also those of (values, columns, bias, w1, b1, w2, b2), in that order
+    (columns' only when `column_grad`)."""
+    hidden = bool(net)
+    if hidden:
+        w1, b1, w2, b2 = net
+        out_bias = (b2 + bias)[:, None]
+    if gradients:
+        if hidden:
+            grad_w1, grad_b1, grad_w2 = (torch.zeros_like(t) for t in (w1, b1, w2))
+        feature_grad = columns.new_empty(columns.shape) if hidden and column_grad else None
+        value_grad = torch.empty_like(values)
+        grad_bias = torch.zeros_like(bias)
+    total = values.new_zeros((), dtype=torch.float64)
+    ln2 = math.log(2.0)
+    for begin in range(0, values.shape[0], CHUNK):
+        end = min(values.shape[0], begin + CHUNK)
+        if hidden:
+            h = torch.addmm(b1[:, None], w1, columns[:, begin:end]).relu_()
+            mean, log2_scale = torch.addmm(out_bias, w2, h)
+        else:
+            mean, log2_scale = bias[0], bias[1].expand(end - begin)
+        scale = torch.exp2(log2_scale.clamp(LOG2_SCALE_MIN, LOG2_SCALE_MAX))
+        z = values[begin:end] - mean
+        upper, lower = z + 0.5, z - 0.5
+        # e^(-|x| / b) at both ends; the CDF is 1/2 + sign(x) (1 - e) / 2
+        tail_upper = torch.exp((upper.abs() / scale).clamp_max_(TAIL_EXPONENT_MAX).neg_())
+        tail_lower = torch.exp((lower.abs() / scale).clamp_max_(TAIL_EXPONENT_MAX).neg_())
+        mass = 0.5 * (torch.sign(upper) * (1 - tail_upper) - torch.sign(lower) * (1 - tail_lower))
+        total -= torch.log2(mass.clamp_min(MIN_PROBABILITY)).sum(dtype=torch.float64)
+        if not gradients:
+            continue
+        # d bits / d mass, then the mass's derivatives: density p(x) = e / 2b at both
+        # ends for z, and -(x p(x)) ln 2 differences for the log2 scale
+        d_mass = torch.where(mass < MIN_PROBABILITY, 0.0, -1.0 / (mass * ln2))
+        density_upper = tail_upper / (2 * scale)
+        density_lower = tail_lower / (2 * scale)
+        grad_z = d_mass * (density_upper - density_lower)
+        grad_log2 = d_mass * (lower * density_lower - upper * density_upper) * ln2
+        inside = (log2_scale >= LOG2_SCALE_MIN) & (log2_scale <= LOG2_SCALE_MAX)
+        grad_log2.masked_fill_(~inside, 0.0)
+        value_grad[begin:end] = grad_z
+        d_out = torch.stack([-grad_z, grad_log2])
+        grad_bias += d_out.sum(1)
+        if hidden:
+            grad_w2.addmm_(d_out, h.t())
+            d_hidden = _relu_backward(w2.t() @ d_out, h)
+            grad_w1.addmm_(d_hidden, columns[:, begin:end].t())
+            grad_b1 += d_hidden.sum(1)
+            if feature_grad is not None:
+                feature_grad[:, begin:end] = w1.t() @ d_hidden
+    total = total.to(values.dtype)
+    if not gradients:
+        return total, None
+    net_grads = (grad_w1, grad_b1, grad_w2, grad_bias.clone()) if hidden else ()
+    return total, (value_grad, feature_grad, grad_bias, *net_grads)
