@@ -418,6 +418,35 @@ def test_warm_start_codes_the_image_before_any_full_resolution_step():
     assert mse < 0.5 * flat
 
 
+@pytest.mark.parametrize("detailed", [True, False])
+def test_warm_start_raises_the_first_lambda_only_for_an_expensive_image(detailed):
+    """With a rate target the half-resolution fit steers its lambda to it; the full fit starts
+    from that lambda when it is higher (the image costs more than the prior assumed), else
+    from the configured one."""
+    from kancoin.fit import grid_trainer
+
+    if detailed:
+        image = torch.from_numpy(np.random.default_rng(3).random((32, 48, 3), dtype=np.float32))
+        lam, target = 1e-5, 0.05  # noise at a twentieth of a bit per pixel: far too low a lambda
+    else:
+        image = torch.from_numpy(smooth_image(32, 48, seed=3))
+        lam, target = 0.005, 4.0  # a smooth image with room to spare: the lambda stays
+    spec = GridSpec(in_features=2, out_features=3, height=32, width=48, levels=4)
+
+    def first_lambda(share):
+        config = grid_trainer.GridFitConfig(
+            steps=100, warm_steps=100, lam=lam, target_bpp=target, warm_rate_share=share
+        )
+        fit = grid_trainer.fit_grid(spec.build(), image, config)
+        return fit.history[0][4]  # step 25: before the controller starts (30 % of the steps)
+
+    assert first_lambda(None) == pytest.approx(lam)
+    if detailed:
+        assert first_lambda(1.0) > 4 * lam
+    else:
+        assert first_lambda(1.0) == pytest.approx(lam)
+
+
 def test_synthesis_tuning_on_fixed_latents_only_lowers_the_error():
     from kancoin.fit import grid_trainer
 

@@ -42,10 +42,16 @@ class GridFitConfig:
     gaussian_noise: tuple[float, float] | None = None  # std, annealed; None: uniform noise
     lambda_range: float = 4.0  # how far log(lambda) can move over the controlled steps
     control_from: float = 0.3  # share of steps after which lambda follows the rate
+    lambda_floor: bool = False  # the controller never takes lambda below `lam`
     warmup_share: float = 0.1  # lambda stays fixed and the learning rate ramps up
     batch_fraction: float = 1.0  # share of pixels in the distortion term (rate stays exact)
     warm_steps: int = 0  # steps on the image at half resolution first (a quarter the cost)
     warm_depth: int = 1  # the half-resolution fit warm-starts itself this many times - 1
+    # with a rate target, the warm start raises its lambda while its rate is above this share
+    # of the target (its levels are the full model's coarser ones) and the full fit starts
+    # from that lambda: an image that costs more than `lam` assumed gets a higher first
+    # lambda (docs/GRID.md); None: the warm start keeps lam / 4
+    warm_rate_share: float | None = None
     freeze_finest: bool = False  # keep the full-resolution level at zero (3/4 of latents)
     optimizer: str = "adam"  # the networks' ("soap": Cool-chic 5's, kancoin.fit.soap)
     resume: bool = False  # train on from the model as it is (no warm start, no output init)
@@ -135,9 +141,12 @@ def fit_grid(
     def report(share: float, before: float, step: int, done: float, psnr, elapsed) -> None:
         progress(step, (before + done * share) / whole, psnr, elapsed)
 
+    log_lam = math.log(config.lam)
     if warming:
         warm_report = None if progress is None else partial(report, warm_work, 0.0)
-        _warm_start(model, image, config, warm_report)
+        warm_lam = _warm_start(model, image, config, warm_report)
+        if config.target_bpp is not None and config.warm_rate_share is not None:
+            log_lam = math.log(warm_lam)
     elif not config.resume:
         model.init_output(targets.mean(dim=0))  # the first steps then learn detail
     loop_started = time.perf_counter()
@@ -149,7 +158,6 @@ def fit_grid(
     optimizers = _optimizers(model, config, frozen)
     scheduled = [(group, group["lr"]) for o in optimizers for group in o.param_groups]
     plan = _Plan(config, config.steps)
-    log_lam = math.log(config.lam)
     history: list = []
     mse_value, bpp_value, step, hard_bpp = 1.0, 0.0, 0, 0.0
     while step < plan.steps:
@@ -199,7 +207,9 @@ def fit_grid(
                 with torch.no_grad():
                     rounded = [torch.round(y)[0, 0] for y in model.latents]
                     hard_bpp = float(context_bits(model.context, rounded, frozen)) / pixels
-            gap = max(-0.5, min(0.5, hard_bpp / config.target_bpp - 1))
+            gap = max(
+                0.0 if config.lambda_floor else -0.5, min(0.5, hard_bpp / config.target_bpp - 1)
+            )
             log_lam += plan.gain * gap
         elapsed = time.perf_counter() - started
         if step % 25 == 0 or step == plan.steps:
@@ -249,7 +259,7 @@ def _optimizers(model: GridModel, config: GridFitConfig, frozen: int) -> list:
 
 def _warm_start(
     model: GridModel, image: torch.Tensor, config: GridFitConfig, progress: ProgressFn | None
-) -> None:
+) -> float:
     """Train the model's coarser levels on the image at half resolution, then move them in.
 
     Level l of a grid for the half-size image has the size of level l + 1 of the full one
@@ -257,7 +267,10 @@ def _warm_start(
     latents, synthesis (shifted by one input) and context model carry over as they are; the
     finest level starts at zero, its synthesis column at its random start. Lambda is a
     quarter of the full one: a half-resolution pixel stands for four. A grid on the time
-    axis only (spec.time_axis_only: one row) halves the width alone.
+    axis only (spec.time_axis_only: one row) halves the width alone. With a rate target and
+    `warm_rate_share`, the half-resolution fit raises its lambda (never lowers it) while its
+    rate is above that share of the target. Returns its final lambda in the full fit's units.
+    Only raising keeps an image the prior suits on the path it had without steering.
     """
     spec = model.spec
     height, width, _ = image.shape
@@ -271,6 +284,7 @@ def _warm_start(
     half = torch.nn.functional.avg_pool2d(padded, kernel)[0].permute(1, 2, 0).contiguous()
     small = spec.replace(height=half.shape[0], width=half.shape[1], levels=spec.levels - 1)
     shrink = 2 if one_d else 4  # pixels of the signal per pixel of the half-size one
+    steer = config.target_bpp is not None and config.warm_rate_share is not None
     warm = replace(
         config,
         steps=config.warm_steps,
@@ -278,11 +292,13 @@ def _warm_start(
         warm_depth=config.warm_depth - 1,
         freeze_finest=False,
         lam=config.lam / shrink,
-        target_bpp=None,
+        target_bpp=config.target_bpp * config.warm_rate_share * shrink if steer else None,
+        warm_rate_share=1.0 if steer else None,  # a deeper warm start aims where this one does
+        lambda_floor=steer,
         time_budget=None,
     )
     coarse = small.build().to(image.device)
-    fit_grid(coarse, half, warm, progress)
+    result = fit_grid(coarse, half, warm, progress)
     with torch.no_grad():
         for level, y in enumerate(coarse.latents):
             model.latents[level + 1].copy_(y)
@@ -294,6 +310,7 @@ def _warm_start(
         for name in ("w1", "b1", "w2", "b2"):
             if hasattr(coarse.context, name):
                 getattr(model.context, name).copy_(getattr(coarse.context, name))
+    return result.lam * shrink
 
 
 def tune_synthesis(

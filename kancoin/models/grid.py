@@ -324,6 +324,7 @@ class RasterGridSpec(GridSpec):
         "lr_latents": 0.16,
         "latent_gain": 1.0,
         "ste_share": 0.0,
+        "warm_rate_share": 1.0,  # the first lambda per image (docs/GRID.md, seventh session)
     }
 
     upsampling: int = 2  # cascade
