@@ -26,7 +26,7 @@ from kancoin.errors import RateError
 from kancoin.fileio import check_output, write_bytes_atomic
 from kancoin.fit import FitConfig, FitResult, fit
 from kancoin.fit.qat import StraightThrough
-from kancoin.fit.trainer import ProgressFn
+from kancoin.fit.trainer import ProgressFn, set_phase
 from kancoin.models import ModelSpec, spec_class_by_name
 from kancoin.plan import EncodePlan, Phase, plan, what_would_work
 from kancoin.prior import PriorRef
@@ -84,6 +84,7 @@ def _carry_out_own(own, kind, config, *, output, progress) -> EncodeResult:
     threads = config.runtime.threads
     with thread_limit(threads if threads is not None else kind.default_threads):
         encoded = own.encode(kind, config, kind.budget_bits(config), device, progress)
+        set_phase(progress, "verification")
         header, payload = bitstream.read(encoded.data)
         metrics = kind.measure(decode(encoded.data, device=str(device), **UNBOUNDED))
     data = bitstream.write(replace(header, psnr=metrics["psnr"]), payload)
@@ -131,7 +132,7 @@ def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeRe
     tune = chosen.fine_tune
     with thread_limit(chosen.threads):
         fit_share = 1.0 if tune is None else _progress_share(tune)
-        _phase(progress, "fit")
+        set_phase(progress, "fit")
         fit_progress = _part_progress(progress, 0.0, fit_share)
         if chosen.flat and _make_constant(models, kind, device):
             fits = [FitResult(psnr=chosen.flat_psnr, steps=0, seconds=0.0) for _ in models]
@@ -144,19 +145,19 @@ def carry_out(kind, config, chosen: EncodePlan, *, output, progress) -> EncodeRe
                 tune_steps = round(tune.share_of_fit * sum(f.steps for f in fits) / len(fits))
         tunings = []
         if tune_steps:
-            _phase(progress, "bit allocation")
+            set_phase(progress, "bit allocation")
             selected, _ = _allocate(models, spec, kind, config, budget, device, ref)
-            _phase(progress, "fine-tuning")
+            set_phase(progress, "fine-tuning")
             tuning_progress = _part_progress(progress, fit_share, 1 - fit_share)
             tunings = _finetune_quantized(
                 models, selected, kind, config, tune, device, tune_steps, tuning_progress
             )
-        _phase(progress, "bit allocation")
+        set_phase(progress, "bit allocation")
         data, payload, psnr_quantized, table = _quantize_and_write(
             models, spec, kind, config, budget, device, ref
         )
         # closed loop: the decoder's own path on the real bytes, measured on the written output
-        _phase(progress, "verification")
+        set_phase(progress, "verification")
         header, _ = bitstream.read(data)
         metrics = kind.measure(decode(data, device=str(device), prior=chosen.prior, **UNBOUNDED))
         # no more bits than needed: once the target (or, without one, an exact decode) is
@@ -212,13 +213,6 @@ def _make_constant(models, kind, device) -> bool:
                     tensor.copy_(value)
                 return False
     return True
-
-
-def _phase(progress, name: str) -> None:
-    """Tell a progress sink that understands phases (kancoin.progress) which one runs."""
-    set_phase = getattr(progress, "phase", None)
-    if set_phase is not None:
-        set_phase(name)
 
 
 def _meets(metrics: dict, target: float) -> bool:

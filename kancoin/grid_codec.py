@@ -20,6 +20,7 @@ from kancoin import bitstream, entropy, latents, quant
 from kancoin.bitstream import Header, TensorCoding
 from kancoin.errors import FormatError, InputError, RateError, UsageError
 from kancoin.fit.grid_trainer import GridFitConfig, GridFitResult, fit_grid, tune_synthesis
+from kancoin.fit.trainer import set_phase
 from kancoin.models import spec_class_by_name
 from kancoin.models.grid import GridModel, GridSpec
 from kancoin.signals import psnr_from_mse
@@ -232,7 +233,8 @@ def encode(
     fit = fit_grid(model, image, chosen.fit, progress=progress)
     lam, first = fit.lam, None
     if model.spec.repairs_rate and budget is not None:
-        lam, first = _repair_rate(model, info, image, budget, chosen.fit, lam)
+        lam, first = _repair_rate(model, info, image, budget, chosen.fit, lam, progress)
+    set_phase(progress, "bit allocation")
     with torch.no_grad():
         # float networks on the rounded latents: what quantizing the networks then costs
         psnr_float = _psnr(model, [torch.round(y.detach()) for y in model.latents], image)
@@ -244,7 +246,9 @@ def encode(
     if chosen.tune_steps:
         # the model now holds the file's integers (step folded into the synthesis): tune the
         # synthesis to them, then write again (its rate barely moves; the loop re-checks)
+        set_phase(progress, "fine-tuning")
         _, tuned = tune_synthesis(model, image, chosen.tune_steps, TUNE_LR)
+        set_phase(progress, "bit allocation")
         data, payload, quantized, again = _write_within(model, info, image, budget, lam, finest=0)
         step_index += again
     return GridEncoding(
@@ -261,7 +265,7 @@ def encode(
 
 
 def _repair_rate(
-    model: GridModel, info, image, budget: float, config: GridFitConfig, lam
+    model: GridModel, info, image, budget: float, config: GridFitConfig, lam, progress=None
 ) -> tuple[float, _Written]:
     """Over the budget at latent step 1: train on at a higher lambda rather than re-quantize.
 
@@ -271,13 +275,21 @@ def _repair_rate(
     REPAIR_ROUNDS short fits at a reduced learning rate, each with lambda
     raised for the overshoot, until the step-1 file fits: the schedule's soft rounding again
     from its start (at its end latents on integers get no gradient). Returns the lambda and
-    the step-1 file of the model as it is left (the rate loop's first attempt)."""
+    the step-1 file of the model as it is left (the rate loop's first attempt). Each round
+    is a phase of `progress`, its steps reported with the fit done."""
+    report = None
+    if progress is not None:
+
+        def report(step: int, done: float, psnr: float, elapsed: float) -> None:
+            progress(step, 1.0, psnr, elapsed)
+
     for done in range(REPAIR_ROUNDS + 1):
         written = _write(model, info, image, 1.0, lam)
         share = 8 * len(written.data) / budget
         if share <= 1.0 or done == REPAIR_ROUNDS:
             break
         lam *= (share / REPAIR_TARGET) ** REPAIR_POWER
+        set_phase(progress, f"rate repair {done + 1}/{REPAIR_ROUNDS}: {share:.0%} of the budget")
         repair = replace(
             config,
             steps=REPAIR_STEPS,
@@ -289,7 +301,7 @@ def _repair_rate(
             lr_networks=config.lr_networks * REPAIR_LR,
             resume=True,
         )
-        fit_grid(model, image, repair)
+        fit_grid(model, image, repair, report)
     return lam, written
 
 

@@ -122,6 +122,36 @@ def test_an_overshoot_is_trained_away_not_requantized(monkeypatch):
         grid_codec.encode(kind, config, budget, torch.device("cpu"), fit_changes=overshoot)
 
 
+def test_a_rate_repair_is_shown_as_its_own_phase():
+    """After the fit the bar stays full while each repair round, the rate loop and the
+    synthesis fine-tuning name themselves; the repair's steps still update it."""
+    image = smooth_image(48, 64, seed=4)
+    kind = adapters.ImageKind.load(image)
+    config = EncodeConfig().with_options(model="grid", bpp=2.0, steps=60, seed=0)
+    events = []
+
+    class Sink:
+        def __call__(self, step, done, psnr, elapsed):
+            events.append(("step", done))
+
+        def phase(self, name):
+            events.append(("phase", name))
+
+    overshoot = {"lam": 3e-5, "target_bpp": None}
+    grid_codec.encode(
+        kind, config, kind.budget_bits(config), torch.device("cpu"), Sink(), fit_changes=overshoot
+    )
+    phases = [name for kind_, name in events if kind_ == "phase"]
+    assert phases[0].startswith("rate repair 1/") and "of the budget" in phases[0]
+    assert phases[-3:] == ["bit allocation", "fine-tuning", "bit allocation"]
+    first = events.index(("phase", phases[0]))
+    after = [done for kind_, done in events[first:] if kind_ == "step"]
+    assert after and all(done == 1.0 for done in after)
+    events.clear()
+    kancoin.encode(image, model="grid", bpp=2.0, steps=30, threads=1, progress=Sink())
+    assert [name for kind_, name in events if kind_ == "phase"][-1] == "verification"
+
+
 @pytest.fixture(scope="module")
 def raster_file():
     """(file tests common to both families are tests/test_grid.py's, on `grid_file`)"""

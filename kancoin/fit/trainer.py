@@ -81,6 +81,14 @@ class FitResult:
 ProgressFn = Callable[[int, float, float, float], None]  # step, fraction done, psnr, elapsed
 
 
+def set_phase(progress: ProgressFn | None, name: str) -> None:
+    """Tell a progress sink that names phases (kancoin.progress.FitProgress) which one runs;
+    a plain callable is left alone."""
+    announce = getattr(progress, "phase", None)
+    if announce is not None:
+        announce(name)
+
+
 def fit(
     model: nn.Module,
     coords: torch.Tensor,
